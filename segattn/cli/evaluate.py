@@ -1,0 +1,320 @@
+"""Evaluation entry point: ``python evaluate.py ckpt=<.ckpt | run folder> [data=...] [eval.KEY=VALUE ...]``.
+
+Rebuilds the model and the data from the config saved in the checkpoint, predicts every image of
+``eval.split`` (whole / sliding window, multi-scale, flip), accumulates one confusion matrix and
+writes the reports of :mod:`segattn.evaluation.report` to ``eval.out``. See ``conf/eval.yaml``.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from segattn.cli.config import CONFIG_DIR
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+class EvaluationError(ValueError):
+    """A checkpoint, dataset or setting the user gave cannot be evaluated (message says why)."""
+
+
+def resolve_checkpoint(ckpt: str) -> Path:
+    """A ``.ckpt`` file, or a run folder -> its ``checkpoints/best.ckpt`` (else ``checkpoints/last.ckpt``)."""
+    path = Path(ckpt).expanduser()
+    if path.is_dir():
+        candidates = [path / "checkpoints" / "best.ckpt", path / "checkpoints" / "last.ckpt"]
+        found = next((c for c in candidates if c.is_file()), None)
+        if found is None:
+            raise EvaluationError(f"ckpt={ckpt}: run folder without checkpoints/best.ckpt or checkpoints/last.ckpt")
+        return found
+    if not path.is_file():
+        raise EvaluationError(f"ckpt={ckpt}: no such file or folder (expected a .ckpt file or a training run folder)")
+    return path
+
+
+def load_checkpoint(path: Path) -> dict:
+    """The checkpoint dict; it must hold ``state_dict``, ``config`` and ``class_names`` of a segattn run."""
+    import torch
+
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # pickle/zip errors of all kinds: the file is not a checkpoint
+        raise EvaluationError(f"{path} is not a readable PyTorch checkpoint ({type(err).__name__}: {err})") from None
+    missing = [key for key in ("state_dict", "config", "class_names") if not isinstance(ckpt, dict) or key not in ckpt]
+    if missing:
+        found = sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise EvaluationError(f"{path} is not a segattn training checkpoint: missing {missing}, found {found}")
+    return ckpt
+
+
+def build_model(ckpt: dict, path: Path):
+    """The Segmentor of the checkpoint's config with its weights (eval mode, on CPU)."""
+    from segattn.models.build import build_segmentor
+
+    config = copy.deepcopy(ckpt["config"])
+    config["backbone"]["pretrained"] = None  # the checkpoint holds the weights; no download
+    model = build_segmentor(config, len(ckpt["class_names"]))
+    state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    own = model.state_dict()
+    missing, unexpected = sorted(own.keys() - state.keys()), sorted(state.keys() - own.keys())
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
+              for k in sorted(own.keys() & state.keys()) if state[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        problems = [f"{len(items)} {kind} (e.g. {', '.join(items[:3])})"
+                    for kind, items in (("missing", missing), ("unexpected", unexpected),
+                                        ("with another shape, checkpoint vs model", shapes)) if items]
+        raise EvaluationError(
+            f"the weights in {path} do not fit the model built from its config "
+            f"(head {config['head'].get('_target_')}, backbone depth {config['backbone'].get('depth')}, "
+            f"{len(ckpt['class_names'])} classes): parameters " + "; ".join(problems)
+        )
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def data_config(saved: dict, given: DictConfig) -> DictConfig:
+    """The checkpoint's data config, replaced by a chosen ``data=<group>``, updated by ``data.KEY=VALUE``."""
+    given = {k: v for k, v in OmegaConf.to_container(given, resolve=True).items() if v is not None}
+    if "_target_" in given:
+        return OmegaConf.create(given)
+    return OmegaConf.merge(OmegaConf.create(saved), given)
+
+
+def default_out(ckpt_path: Path, ev: DictConfig) -> Path:
+    """``<run folder>/eval/<ckpt stem>_<split>_<mode>[_ms][_flip]`` (or ``demo_<folder>``)."""
+    run = ckpt_path.parent.parent if ckpt_path.parent.name == "checkpoints" else ckpt_path.parent
+    if ev.images:
+        return run / "eval" / f"demo_{Path(ev.images).name}"
+    name = f"{ckpt_path.stem}_{ev.split}_{ev.mode}" + ("_ms" if len(ev.scales) > 1 else "") + ("_flip" if ev.flip else "")
+    return run / "eval" / name
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _device(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise EvaluationError(f"eval.device={name} but no CUDA device is available (use eval.device=cpu)")
+    return torch.device(name)
+
+
+class Predictor:
+    """``predict_logits`` with the ``eval`` settings; times the model part (seconds, summed)."""
+
+    def __init__(self, model, ev: DictConfig, num_classes: int, device):
+        self.model, self.device, self.num_classes, self.seconds = model.to(device), device, num_classes, 0.0
+        self.kwargs = dict(mode=ev.mode, crop_size=tuple(ev.crop_size), stride=tuple(ev.stride),
+                           scales=tuple(ev.scales), flip=bool(ev.flip))
+
+    def __call__(self, image, out_size):
+        """Bx3xhxw normalised image -> BxHxW train ids (long, on the device) at ``out_size``."""
+        import torch
+
+        from segattn.engine.inference import predict_logits
+
+        start = time.perf_counter()
+        probs = predict_logits(self.model, image.to(self.device), **self.kwargs,
+                               num_classes=self.num_classes, out_size=tuple(out_size))
+        pred = probs.argmax(1)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        self.seconds += time.perf_counter() - start
+        return pred
+
+
+def _has_labels(dataset) -> bool:
+    return not bool((dataset[0]["mask"] == 255).all())
+
+
+def _instance_paths(dataset, root: Path, split: str) -> tuple[list[Path], int]:
+    from segattn.evaluation.cityscapes_extras import instance_ids_path
+
+    paths = [instance_ids_path(root, split, p.name) for p, _ in dataset.samples]
+    return paths, sum(not p.is_file() for p in paths)
+
+
+def evaluate_split(model, datamodule, ev: DictConfig, out: Path, settings: dict) -> Optional[dict]:
+    """Predict every image of ``ev.split``, write predictions (optional) and reports; return the metrics."""
+    import cv2
+    import numpy as np
+    import torch
+    from torchmetrics.classification import MulticlassConfusionMatrix
+    from tqdm import tqdm
+
+    from segattn.data.cityscapes import CityscapesDataset, train_ids_to_label_ids
+    from segattn.data.files import read_image
+    from segattn.evaluation import cityscapes_extras
+    from segattn.evaluation.metrics import format_table, metrics_from_confusion
+    from segattn.evaluation.report import save_color_png, save_label_png, save_overlay, write_reports
+
+    datamodule.prepare_data()
+    datamodule.setup("validate")
+    loader = datamodule.val_dataloader()
+    dataset = loader.dataset
+    labelled = _has_labels(dataset)
+    if not labelled and not ev.save_predictions:
+        raise EvaluationError(
+            f"split '{ev.split}' of {type(dataset).__name__} under {dataset.root} has no labels (its masks are "
+            f"all 255), so no metrics can be computed: evaluate a labelled split (eval.split=val), or export "
+            f"predictions only with eval.save_predictions=true"
+        )
+    names, palette = datamodule.class_names, datamodule.palette
+    device = _device(ev.device)
+    predictor = Predictor(model, ev, len(names), device)
+    confusion = MulticlassConfusionMatrix(len(names), ignore_index=255).to(device)
+    is_cityscapes = isinstance(dataset, CityscapesDataset)
+    instances, inst_paths, extras = None, {}, {}
+    if is_cityscapes and labelled:
+        paths, missing = _instance_paths(dataset, Path(dataset.root), dataset.split)
+        if missing:
+            extras["iIoU_missing"] = f"{missing} of {len(paths)} images have no *_gtFine_instanceIds.png"
+        else:
+            instances, inst_paths = cityscapes_extras.InstanceIoU(), {p.name.split("_gtFine")[0]: p for p in paths}
+    results_dir, visual_dir = out / "cityscapes_results", out / "visual"
+    start = time.perf_counter()
+    for batch in tqdm(loader, desc=f"evaluate {ev.split}", unit="batch", dynamic_ncols=True):
+        mask = batch["mask"].to(device)
+        pred = predictor(batch["image"], mask.shape[-2:])
+        if labelled:
+            confusion.update(pred, mask)
+        for name, p in zip(batch["name"], pred.to(torch.uint8).cpu().numpy()):
+            stem = Path(name).name.replace("_leftImg8bit.png", "")
+            if instances is not None:
+                instances.update(p, cv2.imread(str(inst_paths[stem]), cv2.IMREAD_UNCHANGED).astype(np.int64))
+            if ev.save_predictions:
+                if is_cityscapes:  # flat folder of label-id PNGs only, as the benchmark expects
+                    save_label_png(results_dir / Path(name).name, train_ids_to_label_ids(p))
+                base = str(Path(name).with_suffix(""))
+                save_color_png(visual_dir / f"{base}_color.png", p, palette)
+                save_overlay(visual_dir / f"{base}_overlay.png", read_image(dataset.image_dir() / name), p, palette)
+    count = len(dataset)
+    settings.update({
+        "dataset": type(dataset).__name__, "data_root": str(dataset.root), "split": ev.split, "images": count,
+        "labelled": labelled, "device": str(device), "seconds_per_image": round(predictor.seconds / count, 4),
+        "wall_seconds_per_image": round((time.perf_counter() - start) / count, 4),
+    })
+    if ev.save_predictions:
+        settings["visual_folder"] = str(visual_dir)
+        if is_cityscapes:
+            settings["cityscapes_results_folder"] = str(results_dir)
+    if not labelled:
+        write_reports(out, None, None, settings)
+        print(f"No labels in split '{ev.split}': predictions written to {out}")
+        return None
+    matrix = confusion.compute().cpu()
+    metrics = metrics_from_confusion(matrix, names)
+    cityscapes = None
+    if is_cityscapes:
+        cityscapes = {**cityscapes_extras.category_iou(matrix), **extras}
+        if instances is not None:
+            cityscapes.update(instances.compute(matrix))
+    write_reports(out, metrics, matrix, settings, cityscapes)
+    print(format_table(metrics))
+    print(f"\nReports written to {out}")
+    return metrics
+
+
+def demo(model, datamodule, data_cfg: DictConfig, ev: DictConfig, out: Path) -> int:
+    """Colour masks and overlays for every image under ``ev.images``; returns the image count."""
+    import torch
+    from tqdm import tqdm
+
+    from segattn.data.files import read_image
+    from segattn.data.transforms import build_val_transform
+    from segattn.evaluation.report import save_color_png, save_overlay
+
+    folder = Path(ev.images).expanduser()
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
+    if not files:
+        raise EvaluationError(f"eval.images={ev.images}: expected a folder of images ({', '.join(IMAGE_SUFFIXES)}), found none")
+    transform = build_val_transform(**(data_cfg.get("val_transform") or {}))
+    predictor = Predictor(model, ev, datamodule.num_classes, _device(ev.device))
+    for path in tqdm(files, desc="demo", unit="img", dynamic_ncols=True):
+        image = read_image(path)
+        x = transform(image=image, mask=image[..., 0] * 0)["image"]
+        pred = predictor(x[None], image.shape[:2])[0].to(torch.uint8).cpu().numpy()
+        base = str(path.relative_to(folder).with_suffix(""))
+        save_color_png(out / f"{base}_color.png", pred, datamodule.palette)
+        save_overlay(out / f"{base}_overlay.png", image, pred, datamodule.palette)
+    print(f"{len(files)} colour masks and overlays written to {out}")
+    return len(files)
+
+
+def _positive_list(value, length: Optional[int] = None) -> bool:
+    return (OmegaConf.is_list(value) and len(value) > 0 and (length is None or len(value) == length)
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in value))
+
+
+def check_settings(ev: DictConfig) -> None:
+    """Raise one message for a malformed ``eval`` setting."""
+    if ev.mode not in ("whole", "slide"):
+        raise EvaluationError(f"eval.mode must be whole or slide, got {ev.mode!r}")
+    if not _positive_list(ev.scales):
+        raise EvaluationError(f"eval.scales must be a non-empty list of positive numbers, e.g. [0.75,1.0,1.25]; got {ev.scales}")
+    for key in ("crop_size", "stride"):
+        if ev.mode == "slide" and not _positive_list(ev[key], 2):
+            raise EvaluationError(f"eval.{key} must be two positive integers [h,w], e.g. [769,769]; got {ev[key]}")
+
+
+def evaluate(cfg: DictConfig) -> Optional[dict]:
+    """Run the evaluation (or the demo) described by the composed ``eval.yaml`` config."""
+    from hydra.utils import instantiate
+
+    ev = cfg.eval
+    check_settings(ev)
+    ckpt_path = resolve_checkpoint(str(cfg.ckpt))
+    ckpt = load_checkpoint(ckpt_path)
+    data_cfg = data_config(ckpt["config"]["data"], cfg.data)
+    datamodule = instantiate(data_cfg, val_split=ev.split)
+    trained = list(ckpt["class_names"])
+    if datamodule.num_classes != len(trained):
+        raise EvaluationError(
+            f"{ckpt_path} was trained on {len(trained)} classes ({', '.join(trained[:4])}, ...) but the dataset "
+            f"{data_cfg.dataset.get('_target_')} has {datamodule.num_classes}: evaluate it on the data it was trained for"
+        )
+    if list(datamodule.class_names) != trained:
+        print(f"warning: class names differ from the checkpoint's ({trained[:3]}... vs {list(datamodule.class_names)[:3]}...)",
+              file=sys.stderr)
+    model = build_model(ckpt, ckpt_path)
+    out = Path(ev.out).expanduser() if ev.out else default_out(ckpt_path, ev)
+    if ev.images:
+        demo(model, datamodule, data_cfg, ev, out)
+        return None
+    settings = {
+        "checkpoint": str(ckpt_path.resolve()), "checkpoint_sha256": sha256(ckpt_path),
+        "head": ckpt["config"]["head"].get("_target_"), "backbone_depth": ckpt["config"]["backbone"].get("depth"),
+        "mode": ev.mode, "scales": list(ev.scales), "flip": bool(ev.flip),
+    }
+    if ev.mode == "slide":
+        settings.update(crop_size=list(ev.crop_size), stride=list(ev.stride))
+    return evaluate_split(model, datamodule, ev, out, settings)
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval")
+def main(cfg: DictConfig) -> None:
+    from segattn.data.errors import DatasetError
+
+    try:
+        evaluate(cfg)
+    except (EvaluationError, DatasetError) as err:
+        raise SystemExit(f"evaluate.py: error: {err}") from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Read image and label files once, with errors that name the file (also inside DataLoader workers)."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from segattn.data.errors import DatasetError
+
+_PNG_END = b"IEND\xaeB`\x82"
+_JPEG_END = b"\xff\xd9"
+
+
+def _read_bytes(path: Path) -> np.ndarray:
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as err:
+        raise DatasetError(f"cannot read {path}: {err}") from None
+    if data.size == 0:
+        raise DatasetError(f"{path} is empty (0 bytes); re-download it")
+    head, tail = data[:4].tobytes(), data[-16:].tobytes()
+    truncated = (head.startswith(b"\x89PNG") and _PNG_END not in tail) or (
+        head.startswith(b"\xff\xd8") and _JPEG_END not in tail
+    )
+    if truncated:
+        raise DatasetError(f"{path} is truncated (file ends before the end-of-image marker); re-download it")
+    return data
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Decode an image file to RGB uint8, HxWx3."""
+    path = Path(path)
+    img = cv2.imdecode(_read_bytes(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise DatasetError(f"cannot decode image {path} (not an image file, or corrupt)")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def read_label(path: str | Path) -> np.ndarray:
+    """Decode a single-channel 8-bit (or palette) label file to uint8 class ids, HxW."""
+    path = Path(path)
+    data = _read_bytes(path)
+    label = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if label is not None and label.ndim == 3:  # palette PNG: OpenCV expands it, PIL keeps the indices
+        with Image.open(io.BytesIO(data.tobytes())) as pil:
+            if pil.mode == "P":
+                label = np.asarray(pil)
+    if label is None:
+        raise DatasetError(f"cannot decode label {path} (not an image file, or corrupt)")
+    if label.ndim != 2 or label.dtype != np.uint8:
+        raise DatasetError(
+            f"label {path} must be a single-channel 8-bit image of class ids, "
+            f"found shape {label.shape} dtype {label.dtype}"
+        )
+    return label

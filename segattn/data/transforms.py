@@ -1,0 +1,148 @@
+"""Albumentations pipelines of the papers (mmseg-style), built from plain YAML kwargs.
+
+Both pipelines are called as ``t(image=uint8 HxWx3 RGB, mask=uint8 HxW)`` and return
+``{"image": float32 tensor 3xhxw, "mask": uint8 tensor hxw, ...}``. Masks are only ever resized
+nearest-neighbour, cropped, flipped and padded with 255; photometric ops touch the image only.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Optional, Sequence
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+import albumentations as A  # noqa: E402
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from albumentations.augmentations.crops.transforms import BaseCrop  # noqa: E402
+from albumentations.pytorch import ToTensorV2  # noqa: E402
+
+from segattn.data.base import IGNORE_INDEX  # noqa: E402
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _pair(size: int | Sequence[int]) -> tuple[int, int]:
+    return (int(size), int(size)) if isinstance(size, (int, float)) else (int(size[0]), int(size[1]))
+
+
+class CatMaxRatioCrop(BaseCrop):
+    """Random crop of at most ``height`` x ``width``; re-drawn (up to ``max_tries`` times, as mmseg's
+    RandomCrop) while one class covers more than ``cat_max_ratio`` of the crop's labelled pixels.
+    ``cat_max_ratio >= 1`` disables the check.
+    """
+
+    def __init__(self, height: int, width: int, cat_max_ratio: float = 1.0, max_tries: int = 10, p: float = 1.0):
+        super().__init__(p=p)
+        self.height, self.width = height, width
+        self.cat_max_ratio, self.max_tries = cat_max_ratio, max_tries
+
+    def _draw(self, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+        h, w = min(self.height, shape[0]), min(self.width, shape[1])
+        y0 = self.py_random.randint(0, shape[0] - h)
+        x0 = self.py_random.randint(0, shape[1] - w)
+        return x0, y0, x0 + w, y0 + h
+
+    def get_params_dependent_on_data(self, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+        shape = params["shape"][:2]
+        coords = self._draw(shape)
+        mask = data.get("mask")
+        if mask is None or self.cat_max_ratio >= 1.0:
+            return {"crop_coords": coords}
+        for _ in range(self.max_tries):
+            x0, y0, x1, y1 = coords
+            counts = np.bincount(mask[y0:y1, x0:x1].ravel(), minlength=256)[:IGNORE_INDEX]
+            if np.count_nonzero(counts) > 1 and counts.max() / counts.sum() < self.cat_max_ratio:
+                break
+            coords = self._draw(shape)
+        return {"crop_coords": coords}
+
+    def get_transform_init_args_names(self) -> tuple[str, ...]:
+        return ("height", "width", "cat_max_ratio", "max_tries")
+
+
+def photometric_distortion(
+    brightness_delta: int = 32, contrast_range: Sequence[float] = (0.5, 1.5),
+    saturation_range: Sequence[float] = (0.5, 1.5), hue_delta: int = 18,
+) -> A.Compose:
+    """mmseg PhotoMetricDistortion: each of brightness (+-delta), contrast, saturation and hue
+    (+-delta in OpenCV's 0-180 hue units) applied with probability 0.5. Image only."""
+    return A.Compose([
+        A.RandomBrightnessContrast(brightness_limit=brightness_delta / 255, contrast_limit=0, p=0.5),
+        A.RandomBrightnessContrast(
+            brightness_limit=0, contrast_limit=(contrast_range[0] - 1, contrast_range[1] - 1), p=0.5
+        ),
+        A.ColorJitter(brightness=(1, 1), contrast=(1, 1), saturation=tuple(saturation_range), hue=0, p=0.5),
+        A.ColorJitter(brightness=(1, 1), contrast=(1, 1), saturation=(1, 1), hue=hue_delta / 180, p=0.5),
+    ])
+
+
+def build_train_transform(
+    crop_size: int | Sequence[int] = (512, 1024),
+    scale_range: Sequence[float] = (0.5, 2.0),
+    cat_max_ratio: float = 0.75,
+    flip_prob: float = 0.5,
+    photometric: bool = True,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+) -> A.Compose:
+    """Random rescale by a factor in ``scale_range`` -> random crop ``crop_size`` (h, w) with the
+    cat_max_ratio re-draw -> hflip -> photometric distortion -> normalise -> pad to ``crop_size``
+    (0 in the normalised image, 255 in the mask) -> tensors. Output: image 3xHcxWc, mask HcxWc.
+    """
+    crop_h, crop_w = _pair(crop_size)
+    lo, hi = float(scale_range[0]), float(scale_range[1])
+    steps: list[A.BasicTransform] = []
+    if (lo, hi) != (1.0, 1.0):
+        steps.append(A.RandomScale(
+            scale_limit=(lo - 1, hi - 1), interpolation=cv2.INTER_LINEAR,
+            mask_interpolation=cv2.INTER_NEAREST, p=1.0,
+        ))
+    steps.append(CatMaxRatioCrop(crop_h, crop_w, cat_max_ratio))
+    if flip_prob > 0:
+        steps.append(A.HorizontalFlip(p=flip_prob))
+    if photometric:
+        steps.append(photometric_distortion())
+    steps += [
+        A.Normalize(mean=tuple(mean), std=tuple(std), max_pixel_value=255.0),
+        A.PadIfNeeded(
+            min_height=crop_h, min_width=crop_w, position="top_left",
+            border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=IGNORE_INDEX,
+        ),
+        ToTensorV2(),
+    ]
+    return A.Compose(steps, seed=torch.initial_seed() % 2**32)
+
+
+class ValTransform:
+    """Normalise (optionally after resizing the image to a short side of ``resize_short``);
+    the mask stays at the original size so metrics compare at the label's resolution.
+    Returns image 3xhxw, mask HxW and, when resized, ``orig_size`` = long tensor (H, W).
+    """
+
+    def __init__(self, resize_short: Optional[int] = None, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+        self.resize_short = resize_short
+        self.image_ops = A.Compose([A.Normalize(mean=tuple(mean), std=tuple(std), max_pixel_value=255.0), ToTensorV2()])
+
+    def __call__(self, image: np.ndarray, mask: np.ndarray) -> dict[str, torch.Tensor]:
+        out = {"mask": torch.from_numpy(np.ascontiguousarray(mask))}
+        h, w = image.shape[:2]
+        if self.resize_short and min(h, w) != self.resize_short:
+            scale = self.resize_short / min(h, w)
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+            out["orig_size"] = torch.tensor([h, w], dtype=torch.long)
+        out["image"] = self.image_ops(image=image)["image"]
+        return out
+
+    def __repr__(self) -> str:
+        return f"ValTransform(resize_short={self.resize_short})"
+
+
+def build_val_transform(
+    resize_short: Optional[int] = None, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
+) -> ValTransform:
+    """Val/test pipeline: full resolution (Cityscapes) or short side ``resize_short`` (ADE20K: 512)."""
+    return ValTransform(resize_short, mean, std)

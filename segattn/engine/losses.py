@@ -1,0 +1,43 @@
+"""Segmentation losses: cross-entropy and OHEM cross-entropy (ignore index 255)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+IGNORE_INDEX = 255
+
+
+class CrossEntropy(nn.CrossEntropyLoss):
+    """Pixel-wise cross-entropy; ``logits B x K x H x W``, ``target B x H x W`` (255 ignored)."""
+
+    def __init__(self, ignore_index: int = IGNORE_INDEX):
+        super().__init__(ignore_index=ignore_index)
+
+
+class OhemCrossEntropy(nn.Module):
+    """Online hard example mining cross-entropy, as CCNet trained.
+
+    Keeps the pixels whose predicted probability of the true class is below ``thresh``, but at least
+    the ``min_kept`` hardest valid pixels (the threshold rises to the ``min_kept``-th smallest
+    probability); the loss is the mean cross-entropy over the kept pixels.
+    """
+
+    def __init__(self, thresh: float = 0.7, min_kept: int = 100000, ignore_index: int = IGNORE_INDEX):
+        super().__init__()
+        self.thresh, self.min_kept, self.ignore_index = thresh, min_kept, ignore_index
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        pixel_loss = F.cross_entropy(logits, target, ignore_index=self.ignore_index, reduction="none").flatten()
+        valid = target.flatten() != self.ignore_index
+        with torch.no_grad():
+            prob = torch.exp(-pixel_loss.detach().float())[valid]
+            if self.min_kept >= prob.numel():  # too few valid pixels: keep them all, as the official code
+                threshold = 1.0
+            elif self.min_kept > 0:
+                threshold = max(self.thresh, prob.kthvalue(self.min_kept).values.item())
+            else:
+                threshold = self.thresh
+            keep = torch.zeros_like(valid)
+            keep[valid] = prob <= threshold
+        return pixel_loss[keep].sum() / keep.sum().clamp(min=1)

@@ -1,0 +1,73 @@
+"""LightningModule: loss over every supervised output, SGD + poly LR, validation mIoU from a confusion matrix."""
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchmetrics.classification import MulticlassConfusionMatrix
+
+from segattn.engine.losses import IGNORE_INDEX
+from segattn.engine.schedule import poly_schedule
+from segattn.evaluation.metrics import metrics_from_confusion
+
+
+class SegmentationModule(pl.LightningModule):
+    """Trains a :class:`~segattn.models.segmentor.Segmentor` on ``{"image", "mask"}`` batches.
+
+    ``optim`` holds ``lr``, ``momentum``, ``weight_decay``, ``power``, ``warmup_steps`` and
+    ``head_lr_mult`` (learning-rate multiplier of the head and auxiliary head). ``run_config`` (the
+    resolved training config) is stored in every checkpoint under ``"config"``.
+    """
+
+    def __init__(self, model: nn.Module, criterion: nn.Module, class_names: Sequence[str], optim: dict,
+                 max_steps: int, run_config: Optional[dict] = None):
+        super().__init__()
+        self.model, self.criterion = model, criterion
+        self.class_names = list(class_names)
+        self.optim, self.max_steps, self.run_config = dict(optim), max_steps, run_config
+        self.val_confusion = MulticlassConfusionMatrix(len(self.class_names), ignore_index=IGNORE_INDEX)
+        self.val_metrics: Optional[dict] = None
+
+    def forward(self, image: Tensor) -> Tensor:
+        return self.model(image)
+
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor:
+        outputs = self.model.forward_train(batch["image"])
+        losses = {name: self.criterion(logits.float(), batch["mask"]) for name, logits in outputs.items()}
+        loss = sum(weight * losses[name] for name, weight in self.model.loss_weights.items())
+        self.log("train/loss", loss, prog_bar=True)
+        if len(losses) > 1:
+            self.log_dict({f"train/loss_{name}": value for name, value in losses.items()})
+        return loss
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        logits = self.model(batch["image"])
+        mask = batch["mask"]
+        if logits.shape[-2:] != mask.shape[-2:]:  # image resized for inference: compare at label size
+            logits = F.interpolate(logits, size=mask.shape[-2:], mode="bilinear", align_corners=False)
+        self.val_confusion.update(logits.argmax(1), mask)
+
+    def on_validation_epoch_end(self) -> None:
+        confusion = self.val_confusion.compute()  # summed over processes
+        self.val_confusion.reset()
+        metrics = metrics_from_confusion(confusion, self.class_names)
+        self.log_dict({f"val/{key}": metrics[key] for key in ("mIoU", "aAcc", "mAcc")}, prog_bar=True)
+        if not self.trainer.sanity_checking:
+            self.val_metrics = {**metrics, "step": self.global_step}
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        head_params = [p for name, p in self.model.named_parameters() if not name.startswith("backbone.")]
+        lr, mult = self.optim["lr"], self.optim.get("head_lr_mult", 1.0)
+        optimizer = torch.optim.SGD(
+            [{"params": self.model.backbone.parameters(), "lr": lr}, {"params": head_params, "lr": lr * mult}],
+            lr=lr, momentum=self.optim["momentum"], weight_decay=self.optim["weight_decay"],
+        )
+        scheduler = poly_schedule(optimizer, self.max_steps, self.optim["power"], self.optim.get("warmup_steps", 0))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["config"] = self.run_config
+        checkpoint["class_names"] = self.class_names

@@ -1,0 +1,13 @@
+"""Build a Segmentor from the ``backbone``, ``head`` and ``model`` sections of a run config."""
+from __future__ import annotations
+
+from typing import Mapping
+
+from hydra.utils import instantiate
+
+from segattn.models.segmentor import Segmentor
+
+
+def build_segmentor(config: Mapping, num_classes: int) -> Segmentor:
+    """``config`` holds ``backbone`` (``_target_`` config), ``head`` (partial) and ``model`` (aux settings)."""
+    return Segmentor(instantiate(config["backbone"]), instantiate(config["head"]), num_classes, **config["model"])

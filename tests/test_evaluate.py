@@ -1,0 +1,181 @@
+"""End to end: train 2 steps with train.py, then evaluate the run with evaluate.py (tiny synthetic data)."""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from PIL import Image
+
+from segattn.cli.config import CONFIG_DIR
+from segattn.cli.evaluate import EvaluationError, evaluate
+from segattn.data.cityscapes import TRAIN_TO_LABEL_ID, CityscapesDataset, label_ids_to_train_ids, train_ids_to_label_ids
+from segattn.data.files import read_label
+from segattn.evaluation import cityscapes_extras
+
+REPO = Path(__file__).resolve().parents[1]
+INSTANCE_LABEL_IDS = (24, 25, 26, 27, 28, 31, 32, 33)
+
+
+def _add_instance_maps(root: Path) -> None:
+    """Write ``*_gtFine_instanceIds.png`` for the val split: one instance per instance class and image."""
+    for label_file in (root / "gtFine" / "val").glob("*/*_gtFine_labelIds.png"):
+        label_ids = read_label(label_file).astype(np.uint16)
+        instances = np.where(np.isin(label_ids, INSTANCE_LABEL_IDS), label_ids * 1000 + 1, label_ids)
+        cv2.imwrite(str(label_file).replace("labelIds", "instanceIds"), instances)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    """A training run folder (2 steps of a ResNet-18 + thin FCN head on 64x128 synthetic Cityscapes)."""
+    tmp = tmp_path_factory.mktemp("e2e")
+    overrides = [
+        "head=fcn", "backbone=resnet18", "head.channels=16", "model.aux_channels=16",
+        f"data.root={tmp / 'cityscapes'}", "data.generate.num_train=4", "data.generate.num_val=2",
+        "++data.generate.num_test=1", "data.generate.height=64", "data.generate.width=128",
+        "data.batch_size=2", "data.val_batch_size=1", "data.train_transform.crop_size=[64,64]",
+        "++trainer._target_=pytorch_lightning.Trainer", "trainer.max_steps=2", "trainer.val_check_interval=2",
+        "trainer.num_sanity_val_steps=0", "trainer.accelerator=cpu", "trainer.devices=1",
+        "++trainer.enable_progress_bar=false", f"hydra.run.dir={tmp / 'run'}",
+    ]
+    done = subprocess.run([sys.executable, str(REPO / "train.py"), *overrides], cwd=tmp, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    _add_instance_maps(tmp / "cityscapes")
+    return tmp / "run"
+
+
+def run_eval(*overrides: str):
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("eval", overrides=list(overrides))
+    return evaluate(cfg)
+
+
+def test_evaluate_equals_training_validation_and_writes_reports(run, tmp_path):
+    out = tmp_path / "report"
+    metrics = run_eval(f"ckpt={run}", f"eval.out={out}")
+    trained = json.loads((run / "metrics.json").read_text())
+    assert metrics["mIoU"] == pytest.approx(trained["mIoU"], abs=1e-9)
+    assert metrics["aAcc"] == pytest.approx(trained["aAcc"], abs=1e-9)
+
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["mIoU"] == pytest.approx(metrics["mIoU"])
+    assert list(saved["per_class"]) == list(CityscapesDataset.CLASSES)
+    assert np.array(saved["confusion"]).shape == (19, 19)
+    assert saved["settings"]["checkpoint"].endswith("best.ckpt") and saved["settings"]["images"] == 2
+    assert re.fullmatch(r"[0-9a-f]{64}", saved["settings"]["checkpoint_sha256"])
+    assert set(saved["cityscapes"]["per_category"]) == set(cityscapes_extras.CATEGORIES)
+    assert set(saved["cityscapes"]["per_class_iIoU"]) == {"person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle"}
+    assert "iIoU_missing" not in saved["cityscapes"]
+    csv_lines = (out / "per_class.csv").read_text().splitlines()
+    assert csv_lines[0] == "class,IoU,Acc" and len(csv_lines) == 20
+    report = (out / "report.md").read_text()
+    assert "| mIoU |" in report and "| mode | `whole` |" in report and "iIoU (mean)" in report
+    for png in ("confusion.png", "per_class_iou.png"):
+        assert Image.open(out / png).size[0] > 100
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_slide_multiscale_flip_settings_are_reported(run, tmp_path):
+    out = tmp_path / "slide"
+    metrics = run_eval(f"ckpt={run}/checkpoints/last.ckpt", f"eval.out={out}", "eval.mode=slide",
+                       "eval.crop_size=[48,48]", "eval.stride=[32,32]", "eval.scales=[0.75,1.0]", "eval.flip=true")
+    settings = json.loads((out / "metrics.json").read_text())["settings"]
+    assert settings["mode"] == "slide" and settings["crop_size"] == [48, 48] and settings["scales"] == [0.75, 1.0]
+    assert settings["flip"] is True and 0.0 <= metrics["mIoU"] <= 100.0
+
+
+def test_save_predictions_label_ids_round_trip_to_train_ids(run, tmp_path):
+    out = tmp_path / "pred"
+    run_eval(f"ckpt={run}", f"eval.out={out}", "eval.save_predictions=true")
+    results = sorted((out / "cityscapes_results").iterdir())
+    assert [p.name for p in results] == ["frankfurt_000000_000019_leftImg8bit.png", "lindau_000000_000019_leftImg8bit.png"]
+    for path in results:
+        label_ids = read_label(path)
+        assert set(np.unique(label_ids)) <= set(TRAIN_TO_LABEL_ID)
+        colour = Image.open(out / "visual" / path.name.split("_")[0] / path.name.replace(".png", "_color.png"))
+        assert colour.mode == "P"  # palette PNG: pixel values are the train ids
+        np.testing.assert_array_equal(label_ids_to_train_ids(label_ids), np.asarray(colour))
+    every = np.arange(19)
+    np.testing.assert_array_equal(label_ids_to_train_ids(train_ids_to_label_ids(every)), every)
+    assert cityscapes_extras.LABEL_IDS == TRAIN_TO_LABEL_ID
+
+
+def test_test_split_exports_predictions_without_metrics(run, tmp_path):
+    out = tmp_path / "test"
+    assert run_eval(f"ckpt={run}", f"eval.out={out}", "eval.split=test", "eval.save_predictions=true") is None
+    assert [p.name for p in (out / "cityscapes_results").iterdir()] == ["berlin_000000_000019_leftImg8bit.png"]
+    saved = json.loads((out / "metrics.json").read_text())
+    assert "mIoU" not in saved and saved["settings"]["labelled"] is False
+    with pytest.raises(EvaluationError, match="split 'test' of CityscapesDataset .* has no labels"):
+        run_eval(f"ckpt={run}", f"eval.out={out}", "eval.split=test")
+
+
+def test_demo_writes_colour_masks_and_overlays(run, tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    for i, (h, w) in enumerate([(40, 50), (30, 70)]):
+        cv2.imwrite(str(images / f"img{i}.jpg"), np.random.default_rng(i).integers(0, 255, (h, w, 3), dtype=np.uint8))
+    out = tmp_path / "demo"
+    run_eval(f"ckpt={run}", f"eval.images={images}", f"eval.out={out}")
+    assert Image.open(out / "img1_color.png").size == (70, 30)
+    assert Image.open(out / "img0_overlay.png").size == (50, 40)
+
+
+def test_data_overrides_win_over_the_checkpoint(run, tmp_path):
+    from segattn.cli.evaluate import data_config, load_checkpoint
+
+    saved = load_checkpoint(run / "checkpoints" / "best.ckpt")["config"]["data"]
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        only_root = compose("eval", overrides=[f"ckpt={run}", "data.root=/elsewhere", "+data.val_transform.resize_short=32"])
+        group = compose("eval", overrides=[f"ckpt={run}", "data=synthetic", "data.root=/other"])
+    merged = data_config(saved, only_root.data)
+    assert merged.root == "/elsewhere" and merged.generate.num_train == 4 and merged.val_transform.resize_short == 32
+    chosen = data_config(saved, group.data)
+    assert chosen.root == "/other" and chosen.generate.num_train == 200
+
+
+def _write_checkpoint(run: Path, path: Path, edit) -> Path:
+    ckpt = torch.load(run / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)
+    edit(ckpt)
+    torch.save(ckpt, path)
+    return path
+
+
+def test_bad_checkpoints_are_one_clear_message(run, tmp_path):
+    with pytest.raises(EvaluationError, match="no such file or folder"):
+        run_eval(f"ckpt={tmp_path / 'missing.ckpt'}")
+    with pytest.raises(EvaluationError, match="run folder without checkpoints/best.ckpt or checkpoints/last.ckpt"):
+        run_eval(f"ckpt={tmp_path}")
+    (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
+    with pytest.raises(EvaluationError, match="not a readable PyTorch checkpoint"):
+        run_eval(f"ckpt={tmp_path / 'junk.ckpt'}")
+    wider = _write_checkpoint(run, tmp_path / "wider.ckpt", lambda c: c["config"]["head"].update(channels=32))
+    with pytest.raises(EvaluationError, match=r"do not fit the model .* with another shape, checkpoint vs model \(e\.g\. head"):
+        run_eval(f"ckpt={wider}")
+    fewer = _write_checkpoint(run, tmp_path / "fewer.ckpt", lambda c: c.update(class_names=c["class_names"][:18]))
+    with pytest.raises(EvaluationError, match="trained on 18 classes .* has 19"):
+        run_eval(f"ckpt={fewer}")
+
+
+def test_command_line_error_is_one_line_without_traceback(tmp_path):
+    done = subprocess.run([sys.executable, str(REPO / "evaluate.py"), f"ckpt={tmp_path / 'nope.ckpt'}"],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip() == f"evaluate.py: error: ckpt={tmp_path / 'nope.ckpt'}: no such file or folder " \
+                                  "(expected a .ckpt file or a training run folder)"
+
+
+@pytest.mark.parametrize("override,message", [
+    ("eval.mode=tiles", "eval.mode must be whole or slide, got 'tiles'"),
+    ("eval.scales=1.0", r"eval.scales must be a non-empty list of positive numbers, e.g. \[0.75,1.0,1.25\]; got 1.0"),
+    ("eval.stride=[0,10]", r"eval.stride must be two positive integers \[h,w\]"),
+])
+def test_bad_settings_are_one_clear_message(override, message):
+    with pytest.raises(EvaluationError, match=message):
+        run_eval("ckpt=unused.ckpt", "eval.mode=slide", override)
