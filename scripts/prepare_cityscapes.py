@@ -72,8 +72,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no *{SRC} files under {args.root}/gtFine/{{{','.join(args.splits)}}}", file=sys.stderr)
         return 2
     print(f"{total} label files, {total - len(todo)} already converted, {len(todo)} to do")
-    with Pool(max(1, args.workers)) as pool:
-        errors = [e for e in tqdm(pool.imap_unordered(convert, todo, chunksize=8), total=len(todo), unit="file") if e]
+    if args.workers > 1:
+        with Pool(args.workers) as pool:
+            results = pool.imap_unordered(convert, todo, chunksize=8)
+            errors = [e for e in tqdm(results, total=len(todo), unit="file") if e]
+    else:
+        errors = [e for e in tqdm(map(convert, todo), total=len(todo), unit="file") if e]
     for err in errors[:10]:
         print("error:", err, file=sys.stderr)
     if errors:

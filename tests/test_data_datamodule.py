@@ -1,8 +1,12 @@
 """SegDataModule: class info before setup, generation on first use, loaders, clear errors."""
 import functools
+from pathlib import Path
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf.errors import MissingMandatoryValue
 
 from segattn.data.cityscapes import CLASSES, PALETTE, CityscapesDataset
 from segattn.data.datamodule import SegDataModule
@@ -57,12 +61,37 @@ def test_workers_augment_differently(tiny_cityscapes):
 def test_error_from_worker_names_the_file(tiny_cityscapes):
     bad = tiny_cityscapes / "gtFine/val/frankfurt/frankfurt_000000_000019_gtFine_labelIds.png"
     bad.write_bytes(bad.read_bytes()[:-30])
-    dm = _module(tiny_cityscapes, num_workers=1)
+    dm = _module(tiny_cityscapes, num_workers=1, val_batch_size=1)
     dm.setup("validate")
     with pytest.raises(DatasetError, match=f"{bad} is truncated"):
-        list(dm.val_dataloader())
+        next(iter(dm.val_dataloader()))
 
 
 def test_batch_larger_than_split_is_an_error(tiny_cityscapes):
     with pytest.raises(DatasetError, match="has 3 images, fewer than batch_size=4"):
         _module(tiny_cityscapes, batch_size=4).setup("fit")
+
+
+CONF = str(Path(__file__).resolve().parents[1] / "conf")
+
+
+def _compose(*overrides):
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        return compose(overrides=list(overrides))
+
+
+@pytest.mark.parametrize("name, classes", [("synthetic", 19), ("cityscapes", 19), ("ade20k", 150), ("folder", 2)])
+def test_data_configs_instantiate(name, classes, small_cityscapes):
+    overrides = [f"+data={name}", f"data.root={small_cityscapes}"]
+    if name == "folder":
+        overrides.append("data.dataset.classes=[a,b]")
+    dm = instantiate(_compose(*overrides).data)
+    assert isinstance(dm, SegDataModule) and dm.num_classes == classes
+    if name in ("synthetic", "cityscapes"):
+        dm.setup("validate")
+        assert len(dm.datasets["val"]) == 2
+
+
+def test_cityscapes_config_without_root_is_a_clear_error():
+    with pytest.raises(MissingMandatoryValue, match="root"):
+        instantiate(_compose("+data=cityscapes").data)

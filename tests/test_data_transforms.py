@@ -1,9 +1,10 @@
 """Train/val pipelines: shapes, masks only nearest/cropped/flipped/padded with 255, cat_max_ratio."""
+import cv2
 import numpy as np
 import pytest
 import torch
 
-from segattn.data.transforms import CatMaxRatioCrop, build_train_transform, build_val_transform
+from segattn.data.transforms import RandomScaleCrop, build_train_transform, build_val_transform
 
 
 def _blocky(h: int, w: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -46,6 +47,24 @@ def test_photometric_changes_the_image_never_the_mask():
     assert changed >= 5  # each of 4 ops applied with p=0.5
 
 
+@pytest.mark.parametrize("scale", [0.5, 2.0])
+def test_scale_crop_equals_rescale_then_crop(scale):
+    """Warping only the crop gives the crop of the rescaled image."""
+    image, mask = _blocky(64, 96, seed=3)
+    t = RandomScaleCrop(24, 32, scale_range=(scale, scale))
+    t.set_random_seed(0)
+    params = t.get_params_dependent_on_data({"shape": mask.shape}, {"mask": mask})
+    xs, ys = -round(params["matrix"][0, 2] - 0.5 * scale + 0.5), -round(params["matrix"][1, 2] - 0.5 * scale + 0.5)
+    full_mask = cv2.resize(mask, (round(96 * scale), round(64 * scale)), interpolation=cv2.INTER_NEAREST_EXACT)
+    full_image = cv2.resize(image, (round(96 * scale), round(64 * scale)), interpolation=cv2.INTER_LINEAR)
+    h, w = min(24, full_mask.shape[0]), 32
+    got_mask, got_image = t.apply_to_mask(mask, **params), t.apply(image, **params)
+    assert got_mask.shape == (h, w) and got_image.shape == (h, w, 3)
+    assert (got_mask == full_mask[ys:ys + h, xs:xs + w]).mean() > 0.99
+    diff = np.abs(got_image.astype(int) - full_image[ys:ys + h, xs:xs + w])
+    assert diff.max() <= 1  # rounding only
+
+
 def test_flip_mirrors_image_and_mask_together():
     image, mask = _blocky(32, 32, seed=2)
     t = build_train_transform(crop_size=32, scale_range=(1.0, 1.0), flip_prob=1.0, photometric=False)
@@ -55,12 +74,13 @@ def test_flip_mirrors_image_and_mask_together():
     assert torch.equal(out["image"], plain(image=image, mask=mask)["image"].flip(-1))
 
 
-def _dominated_share(crop: CatMaxRatioCrop, mask: np.ndarray, n: int = 40) -> float:
+def _dominated_share(crop: RandomScaleCrop, mask: np.ndarray, n: int = 40) -> float:
     """Share of crops in which one class covers >= 75% of the labelled pixels."""
     bad = 0
     for _ in range(n):
-        x0, y0, x1, y1 = crop.get_params_dependent_on_data({"shape": mask.shape}, {"mask": mask})["crop_coords"]
-        counts = np.bincount(mask[y0:y1, x0:x1].ravel(), minlength=256)[:255]
+        out = crop(image=np.zeros((*mask.shape, 3), np.uint8), mask=mask)["mask"]
+        assert out.shape == (40, 40)
+        counts = np.bincount(out.ravel(), minlength=256)[:255]
         bad += counts.max() / counts.sum() >= 0.75
     return bad / n
 
@@ -68,7 +88,7 @@ def _dominated_share(crop: CatMaxRatioCrop, mask: np.ndarray, n: int = 40) -> fl
 def test_cat_max_ratio_redraws_crops_dominated_by_one_class():
     mask = np.zeros((100, 100), np.uint8)
     mask[:50, :50] = 1
-    free, checked = CatMaxRatioCrop(40, 40, cat_max_ratio=1.0), CatMaxRatioCrop(40, 40, cat_max_ratio=0.75)
+    free, checked = RandomScaleCrop(40, 40, cat_max_ratio=1.0), RandomScaleCrop(40, 40, cat_max_ratio=0.75)
     free.set_random_seed(0)
     checked.set_random_seed(0)
     assert _dominated_share(free, mask) > 0.6

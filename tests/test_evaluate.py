@@ -39,7 +39,7 @@ def run(tmp_path_factory) -> Path:
         f"data.root={tmp / 'cityscapes'}", "data.generate.num_train=4", "data.generate.num_val=2",
         "++data.generate.num_test=1", "data.generate.height=64", "data.generate.width=128",
         "data.batch_size=2", "data.val_batch_size=1", "data.train_transform.crop_size=[64,64]",
-        "++trainer._target_=pytorch_lightning.Trainer", "trainer.max_steps=2", "trainer.val_check_interval=2",
+        "trainer.max_steps=2", "trainer.val_check_interval=2",
         "trainer.num_sanity_val_steps=0", "trainer.accelerator=cpu", "trainer.devices=1",
         "++trainer.enable_progress_bar=false", f"hydra.run.dir={tmp / 'run'}",
     ]
@@ -69,7 +69,8 @@ def test_evaluate_equals_training_validation_and_writes_reports(run, tmp_path):
     assert saved["settings"]["checkpoint"].endswith("best.ckpt") and saved["settings"]["images"] == 2
     assert re.fullmatch(r"[0-9a-f]{64}", saved["settings"]["checkpoint_sha256"])
     assert set(saved["cityscapes"]["per_category"]) == set(cityscapes_extras.CATEGORIES)
-    assert set(saved["cityscapes"]["per_class_iIoU"]) == {"person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle"}
+    instance_classes = {"person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle"}
+    assert set(saved["cityscapes"]["per_class_iIoU"]) == instance_classes
     assert "iIoU_missing" not in saved["cityscapes"]
     csv_lines = (out / "per_class.csv").read_text().splitlines()
     assert csv_lines[0] == "class,IoU,Acc" and len(csv_lines) == 20
@@ -93,7 +94,8 @@ def test_save_predictions_label_ids_round_trip_to_train_ids(run, tmp_path):
     out = tmp_path / "pred"
     run_eval(f"ckpt={run}", f"eval.out={out}", "eval.save_predictions=true")
     results = sorted((out / "cityscapes_results").iterdir())
-    assert [p.name for p in results] == ["frankfurt_000000_000019_leftImg8bit.png", "lindau_000000_000019_leftImg8bit.png"]
+    assert [p.name for p in results] == ["frankfurt_000000_000019_leftImg8bit.png",
+                                         "lindau_000000_000019_leftImg8bit.png"]
     for path in results:
         label_ids = read_label(path)
         assert set(np.unique(label_ids)) <= set(TRAIN_TO_LABEL_ID)
@@ -131,7 +133,8 @@ def test_data_overrides_win_over_the_checkpoint(run, tmp_path):
 
     saved = load_checkpoint(run / "checkpoints" / "best.ckpt")["config"]["data"]
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        only_root = compose("eval", overrides=[f"ckpt={run}", "data.root=/elsewhere", "+data.val_transform.resize_short=32"])
+        only_root = compose("eval", overrides=[f"ckpt={run}", "data.root=/elsewhere",
+                                               "+data.val_transform.resize_short=32"])
         group = compose("eval", overrides=[f"ckpt={run}", "data=synthetic", "data.root=/other"])
     merged = data_config(saved, only_root.data)
     assert merged.root == "/elsewhere" and merged.generate.num_train == 4 and merged.val_transform.resize_short == 32
@@ -140,7 +143,7 @@ def test_data_overrides_win_over_the_checkpoint(run, tmp_path):
 
 
 def _write_checkpoint(run: Path, path: Path, edit) -> Path:
-    ckpt = torch.load(run / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)
+    ckpt = torch.load(run / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
     edit(ckpt)
     torch.save(ckpt, path)
     return path
@@ -155,7 +158,8 @@ def test_bad_checkpoints_are_one_clear_message(run, tmp_path):
     with pytest.raises(EvaluationError, match="not a readable PyTorch checkpoint"):
         run_eval(f"ckpt={tmp_path / 'junk.ckpt'}")
     wider = _write_checkpoint(run, tmp_path / "wider.ckpt", lambda c: c["config"]["head"].update(channels=32))
-    with pytest.raises(EvaluationError, match=r"do not fit the model .* with another shape, checkpoint vs model \(e\.g\. head"):
+    shape_message = r"do not fit the model .* with another shape, checkpoint vs model \(e\.g\. head"
+    with pytest.raises(EvaluationError, match=shape_message):
         run_eval(f"ckpt={wider}")
     fewer = _write_checkpoint(run, tmp_path / "fewer.ckpt", lambda c: c.update(class_names=c["class_names"][:18]))
     with pytest.raises(EvaluationError, match="trained on 18 classes .* has 19"):

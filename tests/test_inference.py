@@ -37,7 +37,9 @@ def test_overlapping_windows_average_to_whole_for_pointwise_model():
         torch.testing.assert_close(slide_logits(model, image, (64, 64), (32, 32), K), model(image))
 
 
-@pytest.mark.parametrize("size,crop,stride", [((37, 50), (16, 24), (10, 13)), ((9, 9), (16, 16), (8, 8)), ((33, 40), (11, 8), (11, 8))])
+@pytest.mark.parametrize("size,crop,stride", [
+    ((37, 50), (16, 24), (10, 13)), ((9, 9), (16, 16), (8, 8)), ((33, 40), (11, 8), (11, 8)),
+])
 def test_windows_cover_every_pixel_and_stay_inside(size, crop, stride):
     h, w = size
     count = torch.zeros(h, w)
@@ -55,7 +57,8 @@ def test_flip_of_flip_equivariant_model_changes_nothing():
     torch.testing.assert_close(predict_logits(model, image, flip=True, num_classes=K), plain)
     # a model that is not flip-equivariant does change: the flipped pass is really used
     asym = conv_model(3)
-    assert not torch.allclose(predict_logits(asym, image, flip=True, num_classes=K), predict_logits(asym, image, num_classes=K))
+    flipped = predict_logits(asym, image, flip=True, num_classes=K)
+    assert not torch.allclose(flipped, predict_logits(asym, image, num_classes=K))
 
 
 def test_multiscale_gives_probabilities_at_out_size():
@@ -63,7 +66,8 @@ def test_multiscale_gives_probabilities_at_out_size():
     image = torch.randn(2, 3, 24, 32)
     single = predict_logits(model, image, num_classes=K)
     torch.testing.assert_close(single, model(image).softmax(1).detach())
-    multi = predict_logits(model, image, "slide", (16, 16), (8, 8), scales=(0.5, 1.0, 1.5), flip=True, num_classes=K, out_size=(12, 40))
+    multi = predict_logits(model, image, "slide", (16, 16), (8, 8), scales=(0.5, 1.0, 1.5), flip=True,
+                           num_classes=K, out_size=(12, 40))
     assert multi.shape == (2, K, 12, 40)
     torch.testing.assert_close(multi.sum(1), torch.ones(2, 12, 40))
     torch.testing.assert_close(predict_logits(model, image, scales=(1.0, 1.0), num_classes=K), single)
@@ -77,3 +81,11 @@ def test_class_count_mismatch_and_bad_mode_are_clear_errors():
         predict_logits(model, image, "tiles", num_classes=K)
     with pytest.raises(ValueError, match="needs crop_size and stride"):
         predict_logits(model, image, "slide", num_classes=K)
+
+
+def test_single_pass_resizes_logits_like_training_validation():
+    # training validation: argmax of the logits resized bilinearly to the label size
+    model, image = conv_model(3), torch.randn(1, 3, 16, 24)
+    with torch.no_grad():
+        resized = torch.nn.functional.interpolate(model(image), size=(33, 47), mode="bilinear", align_corners=False)
+    torch.testing.assert_close(predict_logits(model, image, num_classes=K, out_size=(33, 47)), resized.softmax(1))

@@ -44,7 +44,7 @@ def load_checkpoint(path: Path) -> dict:
     import torch
 
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain data only
     except Exception as err:  # pickle/zip errors of all kinds: the file is not a checkpoint
         raise EvaluationError(f"{path} is not a readable PyTorch checkpoint ({type(err).__name__}: {err})") from None
     missing = [key for key in ("state_dict", "config", "class_names") if not isinstance(ckpt, dict) or key not in ckpt]
@@ -92,7 +92,8 @@ def default_out(ckpt_path: Path, ev: DictConfig) -> Path:
     run = ckpt_path.parent.parent if ckpt_path.parent.name == "checkpoints" else ckpt_path.parent
     if ev.images:
         return run / "eval" / f"demo_{Path(ev.images).name}"
-    name = f"{ckpt_path.stem}_{ev.split}_{ev.mode}" + ("_ms" if len(ev.scales) > 1 else "") + ("_flip" if ev.flip else "")
+    name = f"{ckpt_path.stem}_{ev.split}_{ev.mode}"
+    name += ("_ms" if len(ev.scales) > 1 else "") + ("_flip" if ev.flip else "")
     return run / "eval" / name
 
 
@@ -142,29 +143,68 @@ def _has_labels(dataset) -> bool:
     return not bool((dataset[0]["mask"] == 255).all())
 
 
-def _instance_paths(dataset, root: Path, split: str) -> tuple[list[Path], int]:
-    from segattn.evaluation.cityscapes_extras import instance_ids_path
+class InstanceMaps:
+    """The ``*_gtFine_instanceIds.png`` of a Cityscapes split, feeding the official iIoU."""
 
-    paths = [instance_ids_path(root, split, p.name) for p, _ in dataset.samples]
-    return paths, sum(not p.is_file() for p in paths)
+    def __init__(self, dataset):
+        from segattn.evaluation.cityscapes_extras import InstanceIoU, instance_ids_path
+
+        self.paths = {p.name: instance_ids_path(dataset.root, dataset.split, p.name) for p, _ in dataset.samples}
+        missing = sum(not p.is_file() for p in self.paths.values())
+        self.missing = f"{missing} of {len(self.paths)} images have no *_gtFine_instanceIds.png" if missing else None
+        self.metric = InstanceIoU()
+
+    def update(self, name: str, pred) -> None:
+        """``pred``: HxW train ids of the image ``name`` (relative to the split's image folder)."""
+        import cv2
+        import numpy as np
+
+        path = self.paths[Path(name).name]
+        instance_ids = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if instance_ids is None:
+            raise EvaluationError(f"cannot decode instance map {path}")
+        self.metric.update(pred, instance_ids.astype(np.int64))
+
+
+class PredictionWriter:
+    """``eval.save_predictions``: Cityscapes label-id PNGs in a folder of their own, colour masks and overlays."""
+
+    def __init__(self, out: Path, dataset, palette, cityscapes: bool):
+        self.results = out / "cityscapes_results" if cityscapes else None
+        self.visual, self.dataset, self.palette = out / "visual", dataset, palette
+
+    def __call__(self, name: str, pred) -> None:
+        """``pred``: HxW uint8 train ids of the image ``name`` (relative to the split's image folder)."""
+        from segattn.data.cityscapes import train_ids_to_label_ids
+        from segattn.data.files import read_image
+        from segattn.evaluation.report import save_color_png, save_label_png, save_overlay
+
+        if self.results is not None:  # flat folder of <city>_<seq>_<frame>_leftImg8bit.png only
+            save_label_png(self.results / Path(name).name, train_ids_to_label_ids(pred))
+        base = str(Path(name).with_suffix(""))
+        save_color_png(self.visual / f"{base}_color.png", pred, self.palette)
+        image = read_image(self.dataset.image_dir() / name)
+        save_overlay(self.visual / f"{base}_overlay.png", image, pred, self.palette)
+
+    def folders(self) -> dict:
+        folders = {"visual_folder": str(self.visual)}
+        if self.results is not None:
+            folders["cityscapes_results_folder"] = str(self.results)
+        return folders
 
 
 def evaluate_split(model, datamodule, ev: DictConfig, out: Path, settings: dict) -> Optional[dict]:
     """Predict every image of ``ev.split``, write predictions (optional) and reports; return the metrics."""
-    import cv2
-    import numpy as np
     import torch
     from torchmetrics.classification import MulticlassConfusionMatrix
     from tqdm import tqdm
 
-    from segattn.data.cityscapes import CityscapesDataset, train_ids_to_label_ids
-    from segattn.data.files import read_image
-    from segattn.evaluation import cityscapes_extras
+    from segattn.data.cityscapes import CityscapesDataset
+    from segattn.evaluation.cityscapes_extras import category_iou
     from segattn.evaluation.metrics import format_table, metrics_from_confusion
-    from segattn.evaluation.report import save_color_png, save_label_png, save_overlay, write_reports
+    from segattn.evaluation.report import write_reports
 
     datamodule.prepare_data()
-    datamodule.setup("validate")
     loader = datamodule.val_dataloader()
     dataset = loader.dataset
     labelled = _has_labels(dataset)
@@ -174,64 +214,53 @@ def evaluate_split(model, datamodule, ev: DictConfig, out: Path, settings: dict)
             f"all 255), so no metrics can be computed: evaluate a labelled split (eval.split=val), or export "
             f"predictions only with eval.save_predictions=true"
         )
-    names, palette = datamodule.class_names, datamodule.palette
     device = _device(ev.device)
-    predictor = Predictor(model, ev, len(names), device)
-    confusion = MulticlassConfusionMatrix(len(names), ignore_index=255).to(device)
+    predictor = Predictor(model, ev, datamodule.num_classes, device)
+    confusion = MulticlassConfusionMatrix(datamodule.num_classes, ignore_index=255).to(device)
     is_cityscapes = isinstance(dataset, CityscapesDataset)
-    instances, inst_paths, extras = None, {}, {}
-    if is_cityscapes and labelled:
-        paths, missing = _instance_paths(dataset, Path(dataset.root), dataset.split)
-        if missing:
-            extras["iIoU_missing"] = f"{missing} of {len(paths)} images have no *_gtFine_instanceIds.png"
-        else:
-            instances, inst_paths = cityscapes_extras.InstanceIoU(), {p.name.split("_gtFine")[0]: p for p in paths}
-    results_dir, visual_dir = out / "cityscapes_results", out / "visual"
+    instances = InstanceMaps(dataset) if is_cityscapes and labelled else None
+    use_instances = instances is not None and not instances.missing
+    if instances is not None and instances.missing:
+        print(f"iIoU skipped: {instances.missing}", file=sys.stderr)
+    writer = PredictionWriter(out, dataset, datamodule.palette, is_cityscapes) if ev.save_predictions else None
     start = time.perf_counter()
     for batch in tqdm(loader, desc=f"evaluate {ev.split}", unit="batch", dynamic_ncols=True):
         mask = batch["mask"].to(device)
         pred = predictor(batch["image"], mask.shape[-2:])
         if labelled:
             confusion.update(pred, mask)
-        for name, p in zip(batch["name"], pred.to(torch.uint8).cpu().numpy()):
-            stem = Path(name).name.replace("_leftImg8bit.png", "")
-            if instances is not None:
-                instances.update(p, cv2.imread(str(inst_paths[stem]), cv2.IMREAD_UNCHANGED).astype(np.int64))
-            if ev.save_predictions:
-                if is_cityscapes:  # flat folder of label-id PNGs only, as the benchmark expects
-                    save_label_png(results_dir / Path(name).name, train_ids_to_label_ids(p))
-                base = str(Path(name).with_suffix(""))
-                save_color_png(visual_dir / f"{base}_color.png", p, palette)
-                save_overlay(visual_dir / f"{base}_overlay.png", read_image(dataset.image_dir() / name), p, palette)
+        if use_instances or writer is not None:
+            for name, p in zip(batch["name"], pred.to(torch.uint8).cpu().numpy()):
+                if use_instances:
+                    instances.update(name, p)
+                if writer is not None:
+                    writer(name, p)
     count = len(dataset)
     settings.update({
         "dataset": type(dataset).__name__, "data_root": str(dataset.root), "split": ev.split, "images": count,
         "labelled": labelled, "device": str(device), "seconds_per_image": round(predictor.seconds / count, 4),
         "wall_seconds_per_image": round((time.perf_counter() - start) / count, 4),
+        **(writer.folders() if writer else {}),
     })
-    if ev.save_predictions:
-        settings["visual_folder"] = str(visual_dir)
-        if is_cityscapes:
-            settings["cityscapes_results_folder"] = str(results_dir)
     if not labelled:
         write_reports(out, None, None, settings)
         print(f"No labels in split '{ev.split}': predictions written to {out}")
         return None
     matrix = confusion.compute().cpu()
-    metrics = metrics_from_confusion(matrix, names)
+    metrics = metrics_from_confusion(matrix, datamodule.class_names)
     cityscapes = None
     if is_cityscapes:
-        cityscapes = {**cityscapes_extras.category_iou(matrix), **extras}
-        if instances is not None:
-            cityscapes.update(instances.compute(matrix))
+        cityscapes = category_iou(matrix)
+        cityscapes.update(instances.metric.compute(matrix) if use_instances else {"iIoU_missing": instances.missing})
     write_reports(out, metrics, matrix, settings, cityscapes)
     print(format_table(metrics))
     print(f"\nReports written to {out}")
     return metrics
 
 
-def demo(model, datamodule, data_cfg: DictConfig, ev: DictConfig, out: Path) -> int:
+def demo(model, datamodule, ev: DictConfig, out: Path) -> int:
     """Colour masks and overlays for every image under ``ev.images``; returns the image count."""
+    import numpy as np
     import torch
     from tqdm import tqdm
 
@@ -242,12 +271,14 @@ def demo(model, datamodule, data_cfg: DictConfig, ev: DictConfig, out: Path) -> 
     folder = Path(ev.images).expanduser()
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
     if not files:
-        raise EvaluationError(f"eval.images={ev.images}: expected a folder of images ({', '.join(IMAGE_SUFFIXES)}), found none")
-    transform = build_val_transform(**(data_cfg.get("val_transform") or {}))
+        raise EvaluationError(
+            f"eval.images={ev.images}: expected a folder of images ({', '.join(IMAGE_SUFFIXES)}), found none"
+        )
+    transform = build_val_transform(**datamodule.val_transform_kwargs)
     predictor = Predictor(model, ev, datamodule.num_classes, _device(ev.device))
     for path in tqdm(files, desc="demo", unit="img", dynamic_ncols=True):
         image = read_image(path)
-        x = transform(image=image, mask=image[..., 0] * 0)["image"]
+        x = transform(image=image, mask=np.zeros(image.shape[:2], np.uint8))["image"]
         pred = predictor(x[None], image.shape[:2])[0].to(torch.uint8).cpu().numpy()
         base = str(path.relative_to(folder).with_suffix(""))
         save_color_png(out / f"{base}_color.png", pred, datamodule.palette)
@@ -266,7 +297,9 @@ def check_settings(ev: DictConfig) -> None:
     if ev.mode not in ("whole", "slide"):
         raise EvaluationError(f"eval.mode must be whole or slide, got {ev.mode!r}")
     if not _positive_list(ev.scales):
-        raise EvaluationError(f"eval.scales must be a non-empty list of positive numbers, e.g. [0.75,1.0,1.25]; got {ev.scales}")
+        raise EvaluationError(
+            f"eval.scales must be a non-empty list of positive numbers, e.g. [0.75,1.0,1.25]; got {ev.scales}"
+        )
     for key in ("crop_size", "stride"):
         if ev.mode == "slide" and not _positive_list(ev[key], 2):
             raise EvaluationError(f"eval.{key} must be two positive integers [h,w], e.g. [769,769]; got {ev[key]}")
@@ -286,15 +319,16 @@ def evaluate(cfg: DictConfig) -> Optional[dict]:
     if datamodule.num_classes != len(trained):
         raise EvaluationError(
             f"{ckpt_path} was trained on {len(trained)} classes ({', '.join(trained[:4])}, ...) but the dataset "
-            f"{data_cfg.dataset.get('_target_')} has {datamodule.num_classes}: evaluate it on the data it was trained for"
+            f"{data_cfg.dataset.get('_target_')} has {datamodule.num_classes}: "
+            f"evaluate it on the data it was trained for"
         )
     if list(datamodule.class_names) != trained:
-        print(f"warning: class names differ from the checkpoint's ({trained[:3]}... vs {list(datamodule.class_names)[:3]}...)",
-              file=sys.stderr)
+        print(f"warning: the dataset's class names differ from the checkpoint's: "
+              f"{list(datamodule.class_names)[:3]}... vs {trained[:3]}...", file=sys.stderr)
     model = build_model(ckpt, ckpt_path)
     out = Path(ev.out).expanduser() if ev.out else default_out(ckpt_path, ev)
     if ev.images:
-        demo(model, datamodule, data_cfg, ev, out)
+        demo(model, datamodule, ev, out)
         return None
     settings = {
         "checkpoint": str(ckpt_path.resolve()), "checkpoint_sha256": sha256(ckpt_path),

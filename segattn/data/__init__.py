@@ -1,22 +1,31 @@
-"""Datasets (Cityscapes, ADE20K, any folder, synthetic), augmentation pipelines and the DataModule."""
-from segattn.data.ade20k import ADE20KDataset
-from segattn.data.cityscapes import CityscapesDataset, label_ids_to_train_ids, train_ids_to_label_ids
-from segattn.data.datamodule import SegDataModule
-from segattn.data.errors import DatasetError
-from segattn.data.folder import FolderDataset
-from segattn.data.synthetic import generate_ade20k, generate_cityscapes
-from segattn.data.transforms import build_train_transform, build_val_transform
+"""Datasets (Cityscapes, ADE20K, any folder, synthetic), augmentation pipelines and the DataModule.
 
-__all__ = [
-    "ADE20KDataset",
-    "CityscapesDataset",
-    "DatasetError",
-    "FolderDataset",
-    "SegDataModule",
-    "build_train_transform",
-    "build_val_transform",
-    "generate_ade20k",
-    "generate_cityscapes",
-    "label_ids_to_train_ids",
-    "train_ids_to_label_ids",
-]
+Names are imported on first use, so scripts that need only the generator or one dataset do not
+pay for importing Lightning.
+"""
+from importlib import import_module
+
+_EXPORTS = {
+    "ADE20KDataset": "ade20k",
+    "CityscapesDataset": "cityscapes",
+    "DatasetError": "errors",
+    "FolderDataset": "folder",
+    "SegDataModule": "datamodule",
+    "build_train_transform": "transforms",
+    "build_val_transform": "transforms",
+    "generate_ade20k": "synthetic",
+    "generate_cityscapes": "synthetic",
+    "label_ids_to_train_ids": "cityscapes",
+    "train_ids_to_label_ids": "cityscapes",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'segattn.data' has no attribute {name!r}")
+    return getattr(import_module(f"segattn.data.{_EXPORTS[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Optional
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -26,9 +27,11 @@ def pair_files(
     img_dir: Path, ann_dir: Path, img_suffix: str, ann_suffix: str, recursive: bool
 ) -> list[tuple[Path, Path]]:
     """Match ``<stem><img_suffix>`` under img_dir with ``<stem><ann_suffix>`` under ann_dir (same sub-path)."""
-    pattern = "**/*" if recursive else "*"
-    imgs = {str(p.relative_to(img_dir))[: -len(img_suffix)]: p for p in img_dir.glob(pattern + img_suffix)}
-    anns = {str(p.relative_to(ann_dir))[: -len(ann_suffix)]: p for p in ann_dir.glob(pattern + ann_suffix)}
+    def stems(folder: Path, suffix: str) -> dict[str, Path]:
+        files = (p for p in folder.glob(("**/*" if recursive else "*") + suffix) if p.is_file())
+        return {str(p.relative_to(folder))[: len(str(p.relative_to(folder))) - len(suffix)]: p for p in files}
+
+    imgs, anns = stems(img_dir, img_suffix), stems(ann_dir, ann_suffix)
     no_label = sorted(k + img_suffix for k in imgs.keys() - anns.keys())
     no_image = sorted(k + ann_suffix for k in anns.keys() - imgs.keys())
     if no_label or no_image:
@@ -110,14 +113,14 @@ class SegDataset(Dataset):
                 f"image and label sizes differ: {img_path} is {image.shape[0]}x{image.shape[1]}, "
                 f"{ann_path} is {raw.shape[0]}x{raw.shape[1]} (HxW)"
             )
-        present = np.flatnonzero(np.bincount(raw.ravel(), minlength=256))
+        present = np.flatnonzero(cv2.calcHist([raw], [0], None, [256], [0, 256]))
         bad = [int(v) for v in present if v not in self.valid_values]
         if bad:
             raise DatasetError(
                 f"label {ann_path} contains values {bad} outside the ids of {type(self).__name__} "
                 f"(allowed: {_ranges(self.valid_values)})"
             )
-        return image, self.lut[raw]
+        return image, cv2.LUT(raw, self.lut)
 
     def __getitem__(self, index: int) -> dict:
         image, mask = self.load(index)

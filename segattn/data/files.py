@@ -12,6 +12,7 @@ from segattn.data.errors import DatasetError
 
 _PNG_END = b"IEND\xaeB`\x82"
 _JPEG_END = b"\xff\xd9"
+_IMREAD_RGB = getattr(cv2, "IMREAD_COLOR_RGB", None)  # OpenCV >= 4.10 decodes straight to RGB
 
 
 def _read_bytes(path: Path) -> np.ndarray:
@@ -33,10 +34,10 @@ def _read_bytes(path: Path) -> np.ndarray:
 def read_image(path: str | Path) -> np.ndarray:
     """Decode an image file to RGB uint8, HxWx3."""
     path = Path(path)
-    img = cv2.imdecode(_read_bytes(path), cv2.IMREAD_COLOR)
+    img = cv2.imdecode(_read_bytes(path), _IMREAD_RGB if _IMREAD_RGB is not None else cv2.IMREAD_COLOR)
     if img is None:
         raise DatasetError(f"cannot decode image {path} (not an image file, or corrupt)")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return img if _IMREAD_RGB is not None else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
 def read_label(path: str | Path) -> np.ndarray:

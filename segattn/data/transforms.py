@@ -15,7 +15,6 @@ import albumentations as A  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from albumentations.augmentations.crops.transforms import BaseCrop  # noqa: E402
 from albumentations.pytorch import ToTensorV2  # noqa: E402
 
 from segattn.data.base import IGNORE_INDEX  # noqa: E402
@@ -28,39 +27,64 @@ def _pair(size: int | Sequence[int]) -> tuple[int, int]:
     return (int(size), int(size)) if isinstance(size, (int, float)) else (int(size[0]), int(size[1]))
 
 
-class CatMaxRatioCrop(BaseCrop):
-    """Random crop of at most ``height`` x ``width``; re-drawn (up to ``max_tries`` times, as mmseg's
-    RandomCrop) while one class covers more than ``cat_max_ratio`` of the crop's labelled pixels.
-    ``cat_max_ratio >= 1`` disables the check.
+class RandomScaleCrop(A.DualTransform):
+    """Random rescale by s ~ U(scale_range) followed by a random crop of at most ``height`` x
+    ``width`` of the rescaled image, computed as one affine warp that samples only the crop's
+    pixels (the result of mmseg's Resize(ratio_range) + RandomCrop, at a fraction of the cost).
+
+    The crop is re-drawn (up to ``max_tries`` times, as mmseg) while one class covers at least
+    ``cat_max_ratio`` of its labelled pixels; ``cat_max_ratio >= 1`` disables the check.
+    Image bilinear, mask nearest. Output: at most height x width (pad afterwards).
     """
 
-    def __init__(self, height: int, width: int, cat_max_ratio: float = 1.0, max_tries: int = 10, p: float = 1.0):
+    def __init__(self, height: int, width: int, scale_range: Sequence[float] = (1.0, 1.0),
+                 cat_max_ratio: float = 1.0, max_tries: int = 10, p: float = 1.0):
         super().__init__(p=p)
         self.height, self.width = height, width
+        self.scale_range = (float(scale_range[0]), float(scale_range[1]))
         self.cat_max_ratio, self.max_tries = cat_max_ratio, max_tries
 
-    def _draw(self, shape: tuple[int, int]) -> tuple[int, int, int, int]:
-        h, w = min(self.height, shape[0]), min(self.width, shape[1])
-        y0 = self.py_random.randint(0, shape[0] - h)
-        x0 = self.py_random.randint(0, shape[1] - w)
-        return x0, y0, x0 + w, y0 + h
+    def _draw(self, shape: tuple[int, int], scale: float) -> dict[str, Any]:
+        """A random crop of the rescaled image: affine map source -> crop, crop size, source window."""
+        sh, sw = max(1, round(shape[0] * scale)), max(1, round(shape[1] * scale))
+        ch, cw = min(self.height, sh), min(self.width, sw)
+        y0, x0 = self.py_random.randint(0, sh - ch), self.py_random.randint(0, sw - cw)
+        fy, fx = sh / shape[0], sw / shape[1]
+        # pixel centres as in cv2.resize: src = (dst + offset + 0.5) / f - 0.5
+        matrix = np.array([[fx, 0, 0.5 * fx - 0.5 - x0], [0, fy, 0.5 * fy - 0.5 - y0]], np.float64)
+        x1, y1 = min(shape[1], round((x0 + cw) / fx)), min(shape[0], round((y0 + ch) / fy))
+        window = (int(x0 / fx), int(y0 / fy), x1, y1)
+        return {"matrix": matrix, "size": (cw, ch), "window": window}
 
     def get_params_dependent_on_data(self, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
         shape = params["shape"][:2]
-        coords = self._draw(shape)
+        scale = self.py_random.uniform(*self.scale_range)
+        crop = self._draw(shape, scale)
         mask = data.get("mask")
-        if mask is None or self.cat_max_ratio >= 1.0:
-            return {"crop_coords": coords}
-        for _ in range(self.max_tries):
-            x0, y0, x1, y1 = coords
-            counts = np.bincount(mask[y0:y1, x0:x1].ravel(), minlength=256)[:IGNORE_INDEX]
-            if np.count_nonzero(counts) > 1 and counts.max() / counts.sum() < self.cat_max_ratio:
-                break
-            coords = self._draw(shape)
-        return {"crop_coords": coords}
+        if mask is not None and self.cat_max_ratio < 1.0:
+            for _ in range(self.max_tries):
+                x0, y0, x1, y1 = crop["window"]
+                counts = cv2.calcHist([mask[y0:y1, x0:x1]], [0], None, [256], [0, 256]).ravel()[:IGNORE_INDEX]
+                if np.count_nonzero(counts) > 1 and counts.max() / counts.sum() < self.cat_max_ratio:
+                    break
+                crop = self._draw(shape, scale)
+        return crop
+
+    @staticmethod
+    def _apply(array: np.ndarray, matrix: np.ndarray, size: tuple[int, int], window, flags: int) -> np.ndarray:
+        x0, y0, x1, y1 = window
+        if matrix[0, 0] == matrix[1, 1] == 1.0:  # no rescale: a plain crop
+            return np.ascontiguousarray(array[y0:y1, x0:x1])
+        return cv2.warpAffine(array, matrix, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+
+    def apply(self, img: np.ndarray, matrix=None, size=None, window=None, **params: Any) -> np.ndarray:
+        return self._apply(img, matrix, size, window, cv2.INTER_LINEAR)
+
+    def apply_to_mask(self, mask: np.ndarray, matrix=None, size=None, window=None, **params: Any) -> np.ndarray:
+        return self._apply(mask, matrix, size, window, cv2.INTER_NEAREST)
 
     def get_transform_init_args_names(self) -> tuple[str, ...]:
-        return ("height", "width", "cat_max_ratio", "max_tries")
+        return ("height", "width", "scale_range", "cat_max_ratio", "max_tries")
 
 
 def photometric_distortion(
@@ -80,7 +104,7 @@ def photometric_distortion(
 
 
 def build_train_transform(
-    crop_size: int | Sequence[int] = (512, 1024),
+    crop_size: int | Sequence[int],
     scale_range: Sequence[float] = (0.5, 2.0),
     cat_max_ratio: float = 0.75,
     flip_prob: float = 0.5,
@@ -93,14 +117,7 @@ def build_train_transform(
     (0 in the normalised image, 255 in the mask) -> tensors. Output: image 3xHcxWc, mask HcxWc.
     """
     crop_h, crop_w = _pair(crop_size)
-    lo, hi = float(scale_range[0]), float(scale_range[1])
-    steps: list[A.BasicTransform] = []
-    if (lo, hi) != (1.0, 1.0):
-        steps.append(A.RandomScale(
-            scale_limit=(lo - 1, hi - 1), interpolation=cv2.INTER_LINEAR,
-            mask_interpolation=cv2.INTER_NEAREST, p=1.0,
-        ))
-    steps.append(CatMaxRatioCrop(crop_h, crop_w, cat_max_ratio))
+    steps: list[A.BasicTransform] = [RandomScaleCrop(crop_h, crop_w, scale_range, cat_max_ratio)]
     if flip_prob > 0:
         steps.append(A.HorizontalFlip(p=flip_prob))
     if photometric:
@@ -119,7 +136,8 @@ def build_train_transform(
 class ValTransform:
     """Normalise (optionally after resizing the image to a short side of ``resize_short``);
     the mask stays at the original size so metrics compare at the label's resolution.
-    Returns image 3xhxw, mask HxW and, when resized, ``orig_size`` = long tensor (H, W).
+    Returns image 3xhxw, mask HxW and, with ``resize_short``, ``orig_size`` = long tensor (H, W):
+    upsample the logits to it (the mask's size) before scoring.
     """
 
     def __init__(self, resize_short: Optional[int] = None, mean=IMAGENET_MEAN, std=IMAGENET_STD):
@@ -129,11 +147,12 @@ class ValTransform:
     def __call__(self, image: np.ndarray, mask: np.ndarray) -> dict[str, torch.Tensor]:
         out = {"mask": torch.from_numpy(np.ascontiguousarray(mask))}
         h, w = image.shape[:2]
-        if self.resize_short and min(h, w) != self.resize_short:
-            scale = self.resize_short / min(h, w)
-            size = (max(1, round(w * scale)), max(1, round(h * scale)))
-            image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+        if self.resize_short:
             out["orig_size"] = torch.tensor([h, w], dtype=torch.long)
+            if min(h, w) != self.resize_short:
+                scale = self.resize_short / min(h, w)
+                size = (max(1, round(w * scale)), max(1, round(h * scale)))
+                image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
         out["image"] = self.image_ops(image=image)["image"]
         return out
 

@@ -16,7 +16,9 @@ def _starts(length: int, crop: int, stride: int) -> list[int]:
     return [min(i * stride, length - crop) for i in range(count)]
 
 
-def crop_windows(height: int, width: int, crop_size: Sequence[int], stride: Sequence[int]) -> list[tuple[int, int, int, int]]:
+def crop_windows(
+    height: int, width: int, crop_size: Sequence[int], stride: Sequence[int]
+) -> list[tuple[int, int, int, int]]:
     """Overlapping windows ``(y1, y2, x1, x2)`` covering a ``height x width`` image.
 
     Windows are ``crop_size`` large (clipped to the image when it is smaller) and start every
@@ -39,7 +41,9 @@ def _run(model: nn.Module, x: Tensor, num_classes: int) -> Tensor:
     return logits
 
 
-def slide_logits(model: nn.Module, image: Tensor, crop_size: Sequence[int], stride: Sequence[int], num_classes: int) -> Tensor:
+def slide_logits(
+    model: nn.Module, image: Tensor, crop_size: Sequence[int], stride: Sequence[int], num_classes: int
+) -> Tensor:
     """Sliding-window logits Bx3xHxW -> BxKxHxW.
 
     The image is zero-padded at the bottom/right up to ``crop_size`` when smaller; the logits of
@@ -72,9 +76,10 @@ def predict_logits(
 ) -> Tensor:
     """Class probabilities Bx3xHxW -> BxKx(out_size or HxW), averaged over scales and flips.
 
-    For each scale s the image is resized to (round(s*H), round(s*W)), predicted whole or with a
-    sliding window, turned into probabilities (softmax), resized to ``out_size`` and averaged;
-    with ``flip`` the horizontally flipped image is predicted too and its output flipped back.
+    For each scale s the image is resized to (round(s*H), round(s*W)) and predicted whole or with a
+    sliding window; the logits are resized to ``out_size`` (as training's validation does), turned
+    into probabilities (softmax) and averaged over passes (as mmseg's aug_test); with ``flip`` the
+    horizontally flipped image is predicted too and its logits flipped back.
     ``model(x)`` returns BxKxhxw logits at its input size and must be in eval mode.
     """
     if mode not in ("whole", "slide"):
@@ -94,9 +99,8 @@ def predict_logits(
                 logits = _run(model, x, num_classes)
             else:
                 logits = slide_logits(model, x, crop_size, stride, num_classes)
-            p = logits.softmax(dim=1)
-            p = p.flip(-1) if flipped else p
-            if p.shape[-2:] != out_size:
-                p = F.interpolate(p, size=out_size, mode="bilinear", align_corners=False)
-            probs += p
+            logits = logits.flip(-1) if flipped else logits
+            if logits.shape[-2:] != out_size:
+                logits = F.interpolate(logits, size=out_size, mode="bilinear", align_corners=False)
+            probs += logits.softmax(dim=1)
     return probs / (len(scales) * len(flips))

@@ -103,7 +103,11 @@ class InstanceIoU:
             self.category_fn[category] += (sizes[k] - category_tp) * weight
 
     def compute(self, confusion) -> dict:
-        """``{"per_class_iIoU": {name: %|None}, "iIoU": mean, "per_category_iIoU": {human, vehicle}, "iIoU_category": mean}``."""
+        """iIoU in percent (None when undefined) from the accumulated instances and the confusion's FP.
+
+        Returns ``{"per_class_iIoU": {name: ..}, "iIoU": mean, "per_category_iIoU": {"human": ..,
+        "vehicle": ..}, "iIoU_category": mean}``.
+        """
         conf = torch.as_tensor(confusion).to("cpu", torch.float64).numpy()
         fp = conf.sum(0) - np.diag(conf)
         per_class = {CLASSES[t][0]: _iou(self.tp[t], fp[t], self.fn[t]) for t in INSTANCE_TRAIN_IDS}

@@ -1,6 +1,5 @@
-"""Backbones, attention blocks, heads and the Segmentor that joins them."""
+"""Backbones, attention blocks, heads and the Segmentor that joins them (build from config: ``segattn.models.build``)."""
 from segattn.models.backbone import ResNetBackbone
-from segattn.models.build import build_segmentor
 from segattn.models.segmentor import Segmentor
 
-__all__ = ["ResNetBackbone", "Segmentor", "build_segmentor"]
+__all__ = ["ResNetBackbone", "Segmentor"]

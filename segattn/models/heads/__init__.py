@@ -1,4 +1,7 @@
 """Segmentation heads: ``Head(in_channels, num_classes, **kwargs)``, ``forward(x) -> {"out": logits, ...}``."""
+from segattn.models.heads.ccnet import RCCAHead
+from segattn.models.heads.danet import DANetHead
 from segattn.models.heads.fcn import FCNHead
+from segattn.models.heads.nonlocal_head import NonLocalHead
 
-__all__ = ["FCNHead"]
+__all__ = ["DANetHead", "FCNHead", "NonLocalHead", "RCCAHead"]

@@ -1,0 +1,278 @@
+"""Time and peak memory of one forward+backward step of each attention block on 512-channel maps.
+
+Rows: criss-cross R=1 and R=2 (segattn's custom autograd function, and the einsum formulation that
+mmcv ships, as comparison), DANet PAM and CAM, NonLocal2d in each mode with and without
+sub-sampling on its matmul and SDPA paths, and a naive non-local block (full HW x HW matmul, 256
+inner channels) as the baseline of the CCNet paper's comparison.
+
+Protocol: fp32, batch 1; the input (requires grad) and the output gradient are allocated before
+the step; a step is ``out = block(x); out.backward(grad)`` and drops all gradients. Time: median
+of ``--repeats`` steps after ``--warmup``. Memory: peak of the running sum of the alloc/free
+records of ``torch.profiler.profile(profile_memory=True)`` during one step, on the block's device
+(tensor bytes, not process RSS). Blocks with an HW x HW affinity (PAM, non-local) are skipped on
+maps larger than ``--max-pairwise`` positions (CPU default: 97x97).
+
+    python scripts/benchmark_attention.py --devices cpu --sizes 97x97 --methods criss,naive
+Writes ``results.csv``, ``results.md`` and ``results.png`` into ``--out`` and prints the table.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.autograd import DeviceType
+from torch.profiler import ProfilerActivity, profile
+
+from segattn.models.attention.criss_cross import CrissCrossAttention
+from segattn.models.attention.dual import ChannelAttention, PositionAttention
+from segattn.models.attention.non_local import NonLocal2d
+
+CHANNELS = 512
+GOAL_SIZE = "97x97"
+
+
+class EinsumCrissCross(CrissCrossAttention):
+    """mmcv's criss-cross formulation (plain autograd through einsum), same parameters."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.shape[2]
+        q, k, v = self.query_conv(x), self.key_conv(x), self.value_conv(x)
+        self_mask = torch.diag(x.new_full((h,), float("-inf")))[None, :, None, :]
+        energy_h = torch.einsum("bchw,bciw->bhwi", q, k) + self_mask
+        energy_w = torch.einsum("bchw,bchj->bhwj", q, k)
+        attn = F.softmax(torch.cat([energy_h, energy_w], dim=-1), dim=-1)
+        out = torch.einsum("bciw,bhwi->bchw", v, attn[..., :h])
+        out = out + torch.einsum("bchj,bhwj->bchw", v, attn[..., h:])
+        return self.gamma * out + x
+
+
+class NaiveNonLocal(nn.Module):
+    """Embedded-Gaussian non-local block with the HW x HW map built explicitly (the paper's baseline)."""
+
+    def __init__(self, channels: int, inter: int = 256):
+        super().__init__()
+        self.theta, self.phi, self.g = (nn.Conv2d(channels, inter, 1) for _ in range(3))
+        self.out = nn.Conv2d(inter, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = x.shape
+        theta, phi, g = (conv(x).flatten(2) for conv in (self.theta, self.phi, self.g))  # B x C' x N
+        attn = torch.softmax(theta.transpose(1, 2) @ phi, dim=-1)  # B x N x N
+        y = (g @ attn.transpose(1, 2)).view(b, -1, h, w)
+        return x + self.out(y)
+
+
+class Recurrent(nn.Module):
+    """The same block applied ``times`` times (RCCA's recurrence, shared weights)."""
+
+    def __init__(self, block: nn.Module, times: int):
+        super().__init__()
+        self.block, self.times = block, times
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for _ in range(self.times):
+            x = self.block(x)
+        return x
+
+
+@dataclass
+class Method:
+    name: str
+    build: Callable[[], nn.Module]
+    pairwise: bool  # builds (or may build) an HW x HW affinity
+
+
+def methods() -> list[Method]:
+    rows = [
+        Method("criss-cross R=1", lambda: CrissCrossAttention(CHANNELS), False),
+        Method("criss-cross R=2", lambda: Recurrent(CrissCrossAttention(CHANNELS), 2), False),
+        Method("criss-cross einsum (mmcv) R=1", lambda: EinsumCrissCross(CHANNELS), False),
+        Method("criss-cross einsum (mmcv) R=2", lambda: Recurrent(EinsumCrissCross(CHANNELS), 2), False),
+        Method("PAM", lambda: PositionAttention(CHANNELS), True),
+        Method("CAM", ChannelAttention, False),
+        Method("naive non-local (HW x HW, 256 ch)", lambda: NaiveNonLocal(CHANNELS), True),
+    ]
+    for mode in ("gaussian", "embedded_gaussian", "dot_product", "concatenation"):
+        for sub_sample in (False, True):
+            for use_sdpa in (False, True) if mode != "concatenation" else (False,):
+                name = f"non-local {mode}{' sub' if sub_sample else ''} {'sdpa' if use_sdpa else 'matmul'}"
+                build = lambda m=mode, s=sub_sample, u=use_sdpa: NonLocal2d(CHANNELS, reduction=2, mode=m, sub_sample=s, use_sdpa=u)
+                rows.append(Method(name, build, True))
+    return rows
+
+
+def peak_memory_bytes(step: Callable[[], None], device: torch.device) -> int:
+    """Peak of the running sum of the profiler's alloc/free records on ``device`` during ``step``."""
+    cuda = device.type == "cuda"
+    activities = [ProfilerActivity.CPU, ProfilerActivity.CUDA] if cuda else [ProfilerActivity.CPU]
+    with profile(activities=activities, profile_memory=True) as prof:
+        step()
+    kind = DeviceType.CUDA if cuda else DeviceType.CPU
+    # the raw records (``prof.events()`` folds them into the ops that made them)
+    records = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]" and e.device_type() == kind]
+    running = peak = 0
+    for record in sorted(records, key=lambda e: e.start_ns()):
+        running += record.nbytes()
+        peak = max(peak, running)
+    return peak
+
+
+def measure(method: Method, size: tuple[int, int], device: torch.device, warmup: int, repeats: int) -> tuple[float, float]:
+    """(median seconds, peak MB) of one forward+backward step."""
+    torch.manual_seed(0)
+    block = method.build().to(device)
+    x = torch.randn(1, CHANNELS, *size, device=device, requires_grad=True)
+    with torch.no_grad():
+        grad = torch.randn_like(block(x))
+    params = list(block.parameters())
+
+    def step():
+        block(x).backward(grad)
+        for p in [x, *params]:
+            p.grad = None
+
+    def timed() -> float:
+        sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+        sync()
+        start = time.perf_counter()
+        step()
+        sync()
+        return time.perf_counter() - start
+
+    for _ in range(warmup):
+        step()
+    seconds = statistics.median(timed() for _ in range(repeats))
+    return seconds, peak_memory_bytes(step, device) / 1e6
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a size is HxW, e.g. 97x97, got {text!r}") from None
+    return h, w
+
+
+def write_table(rows: list[dict], path: Path) -> str:
+    """Markdown table, one block per device: method rows, one 'ms / MB' column per size."""
+    lines = []
+    for device in dict.fromkeys(r["device"] for r in rows):
+        sizes = list(dict.fromkeys(r["size"] for r in rows if r["device"] == device))
+        names = list(dict.fromkeys(r["method"] for r in rows if r["device"] == device))
+        cell = {(r["method"], r["size"]): r for r in rows if r["device"] == device}
+        lines += [f"### {device}, fp32 forward+backward, {CHANNELS} channels, batch 1: median time ms / peak MB", ""]
+        lines += ["| method | " + " | ".join(sizes) + " |", "|---" * (len(sizes) + 1) + "|"]
+        for name in names:
+            values = []
+            for size in sizes:
+                r = cell.get((name, size))
+                values.append("skipped" if r is None or r["time_ms"] == "" else f"{r['time_ms']:.1f} / {r['peak_mb']:.0f}")
+            lines.append(f"| {name} | " + " | ".join(values) + " |")
+        lines.append("")
+    text = "\n".join(lines)
+    path.write_text(text)
+    return text
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    devices = list(dict.fromkeys(r["device"] for r in rows))
+    fig, axes = plt.subplots(len(devices), 2, figsize=(13, 4.5 * len(devices)), squeeze=False)
+    for axs, device in zip(axes, devices):
+        measured = [r for r in rows if r["device"] == device and r["time_ms"] != ""]
+        for name in dict.fromkeys(r["method"] for r in measured):
+            pts = sorted((r["positions"], r["time_ms"], r["peak_mb"]) for r in measured if r["method"] == name)
+            style = "-o" if "criss" in name or "naive" in name else ":."
+            axs[0].plot([p[0] for p in pts], [p[1] for p in pts], style, label=name)
+            axs[1].plot([p[0] for p in pts], [p[2] for p in pts], style, label=name)
+        for ax, label in zip(axs, ("time per step (ms)", "peak tensor memory (MB)")):
+            ax.set(xscale="log", yscale="log", xlabel="positions H x W", ylabel=label, title=f"{device}: {label}")
+            ax.grid(True, which="both", alpha=0.3)
+    axes[0][1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def check_goals(rows: list[dict]) -> list[str]:
+    """Issue 3's goals: CPU, 97x97, criss-cross R=2 against naive non-local and einsum R=2."""
+    cell = {r["method"]: r for r in rows if r["device"] == "cpu" and r["size"] == GOAL_SIZE and r["time_ms"] != ""}
+    ours = cell.get("criss-cross R=2")
+    goals = [("naive non-local (HW x HW, 256 ch)", 10.0, 5.0), ("criss-cross einsum (mmcv) R=2", 1.3, 1.2)]
+    lines = []
+    for other, memory_goal, time_goal in goals:
+        if ours is None or other not in cell:
+            continue
+        memory, speed = cell[other]["peak_mb"] / ours["peak_mb"], cell[other]["time_ms"] / ours["time_ms"]
+        verdict = "met" if memory >= memory_goal and speed >= time_goal else "NOT met"
+        lines.append(f"criss-cross R=2 vs {other}: {memory:.2f}x less memory (goal {memory_goal}x), "
+                     f"{speed:.2f}x faster (goal {time_goal}x): {verdict}")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="33x33,65x65,97x97,128x256", help="comma-separated HxW feature sizes")
+    parser.add_argument("--devices", default=None, help="comma-separated, default: cpu plus cuda when available")
+    parser.add_argument("--methods", default="", help="comma-separated substrings; run only rows whose name has one")
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--max-pairwise", type=int, default=None,
+                        help="largest H*W for blocks with an HW x HW affinity (default 9409 on CPU, no limit on CUDA)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/attention"))
+    args = parser.parse_args()
+
+    sizes = [parse_size(s) for s in args.sizes.split(",")]
+    devices = args.devices.split(",") if args.devices else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    if "cuda" in devices and not torch.cuda.is_available():
+        parser.error("--devices names cuda, but torch.cuda.is_available() is False")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    wanted = [m for m in methods() if not args.methods or any(s in m.name for s in args.methods.split(","))]
+    if not wanted:
+        parser.error(f"--methods {args.methods!r} matches no row; rows: {[m.name for m in methods()]}")
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    rows = []
+    for device_name in devices:
+        device = torch.device(device_name)
+        limit = args.max_pairwise or (9409 if device.type == "cpu" else None)
+        label = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
+        for h, w in sizes:
+            for method in wanted:
+                row = {"device": device_name, "device_name": label, "size": f"{h}x{w}", "positions": h * w,
+                       "method": method.name, "time_ms": "", "peak_mb": ""}
+                if not (method.pairwise and limit and h * w > limit):
+                    seconds, mb = measure(method, (h, w), device, args.warmup, args.repeats)
+                    row.update(time_ms=seconds * 1e3, peak_mb=mb)
+                    print(f"{label} {h}x{w} {method.name}: {seconds * 1e3:.1f} ms, {mb:.1f} MB", flush=True)
+                rows.append(row)
+
+    with open(args.out / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    table = write_table(rows, args.out / "results.md")
+    goals = check_goals(rows)
+    if goals:
+        with open(args.out / "results.md", "a") as f:
+            f.write("Goals (issue 3, CPU 97x97):\n\n" + "".join(f"- {line}\n" for line in goals))
+    print("\n" + table + "\n".join(goals))
+    plot(rows, args.out / "results.png")
+    print(f"wrote {args.out / 'results.csv'}, {args.out / 'results.md'}, {args.out / 'results.png'}")
+
+
+if __name__ == "__main__":
+    main()
