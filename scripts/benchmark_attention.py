@@ -268,7 +268,7 @@ def main() -> None:
     goals = check_goals(rows)
     if goals:
         with open(args.out / "results.md", "a") as f:
-            f.write("Goals (issue 3, CPU 97x97):\n\n" + "".join(f"- {line}\n" for line in goals))
+            f.write("\nGoals (issue 3, CPU 97x97):\n\n" + "".join(f"- {line}\n" for line in goals))
     print("\n" + table + "\n".join(goals))
     plot(rows, args.out / "results.png")
     print(f"wrote {args.out / 'results.csv'}, {args.out / 'results.md'}, {args.out / 'results.png'}")

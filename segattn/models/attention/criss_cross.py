@@ -1,7 +1,7 @@
 """Criss-cross attention (CCNet, Huang et al., ICCV 2019)."""
 import torch
-import torch.nn.functional as F
 from torch import nn
+from torch.torch_version import TorchVersion
 
 __all__ = ["CrissCrossAttention"]
 
@@ -108,6 +108,12 @@ def _split(qkv: torch.Tensor, kc: int, exact: torch.dtype, work: torch.dtype):
     return qkv[..., :kc].to(exact), qkv[..., kc : 2 * kc].to(exact), qkv[..., 2 * kc :].to(work)
 
 
+# torch.compile (AOT autograd) returned wrong gradients through this function on torch 2.11, right
+# ones on 2.14 (tests/test_criss_cross.py); releases before 2.14 run it eagerly inside compiled code.
+COMPILE_SAFE = TorchVersion(torch.__version__) >= (2, 14)
+_criss_cross = _CrissCrossFunction.apply if COMPILE_SAFE else torch.compiler.disable(_CrissCrossFunction.apply)
+
+
 class CrissCrossAttention(nn.Module):
     """Criss-cross attention block of CCNet.
 
@@ -143,5 +149,5 @@ class CrissCrossAttention(nn.Module):
         bias = torch.cat([conv.bias for conv in convs])
         # the three 1x1 convs as one batched matmul that writes channels-last (B, H*W, 2C' + C)
         qkv = torch.baddbmm(bias, x.flatten(2).transpose(1, 2), weight.t().expand(b, c, -1))
-        out, attn = _CrissCrossFunction.apply(x, qkv.view(b, h, w, -1), self.gamma, self.query_conv.out_channels)
+        out, attn = _criss_cross(x, qkv.view(b, h, w, -1), self.gamma, self.query_conv.out_channels)
         return (out, attn) if return_attention else out
