@@ -183,3 +183,18 @@ def test_command_line_error_is_one_line_without_traceback(tmp_path):
 def test_bad_settings_are_one_clear_message(override, message):
     with pytest.raises(EvaluationError, match=message):
         run_eval("ckpt=unused.ckpt", "eval.mode=slide", override)
+
+
+def test_two_process_evaluation_equals_one_process(run, tmp_path):
+    """torchrun with 2 processes (gloo): each image once, confusion and iIoU summed across processes."""
+    single, double = tmp_path / "one", tmp_path / "two"
+    run_eval(f"ckpt={run}", f"eval.out={single}")
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
+         str(REPO / "evaluate.py"), f"ckpt={run}", f"eval.out={double}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    one, two = (json.loads((d / "metrics.json").read_text()) for d in (single, double))
+    assert two["settings"]["processes"] == 2 and two["settings"]["images"] == 2
+    assert two["confusion"] == one["confusion"]
+    assert two["cityscapes"]["per_class_iIoU"] == pytest.approx(one["cityscapes"]["per_class_iIoU"], nan_ok=True)

@@ -195,6 +195,7 @@ class PredictionWriter:
 
 def evaluate_split(model, datamodule, ev: DictConfig, out: Path, settings: dict) -> Optional[dict]:
     """Predict every image of ``ev.split``, write predictions (optional) and reports; return the metrics."""
+    import numpy as np
     import torch
     from torchmetrics.classification import MulticlassConfusionMatrix
     from tqdm import tqdm
@@ -204,9 +205,13 @@ def evaluate_split(model, datamodule, ev: DictConfig, out: Path, settings: dict)
     from segattn.evaluation.metrics import format_table, metrics_from_confusion
     from segattn.evaluation.report import write_reports
 
+    from segattn.evaluation.distributed import init_from_env, shard_loader, sum_across
+
+    rank, world = init_from_env()
     datamodule.prepare_data()
     loader = datamodule.val_dataloader()
     dataset = loader.dataset
+    loader = shard_loader(loader, rank, world)
     labelled = _has_labels(dataset)
     if not labelled and not ev.save_predictions:
         raise EvaluationError(
@@ -214,7 +219,8 @@ def evaluate_split(model, datamodule, ev: DictConfig, out: Path, settings: dict)
             f"all 255), so no metrics can be computed: evaluate a labelled split (eval.split=val), or export "
             f"predictions only with eval.save_predictions=true"
         )
-    device = _device(ev.device)
+    device = _device(ev.device) if world == 1 or ev.device != "auto" or not torch.cuda.is_available() \
+        else torch.device("cuda", torch.cuda.current_device())
     predictor = Predictor(model, ev, datamodule.num_classes, device)
     confusion = MulticlassConfusionMatrix(datamodule.num_classes, ignore_index=255).to(device)
     is_cityscapes = isinstance(dataset, CityscapesDataset)
@@ -224,7 +230,7 @@ def evaluate_split(model, datamodule, ev: DictConfig, out: Path, settings: dict)
         print(f"iIoU skipped: {instances.missing}", file=sys.stderr)
     writer = PredictionWriter(out, dataset, datamodule.palette, is_cityscapes) if ev.save_predictions else None
     start = time.perf_counter()
-    for batch in tqdm(loader, desc=f"evaluate {ev.split}", unit="batch", dynamic_ncols=True):
+    for batch in tqdm(loader, desc=f"evaluate {ev.split}", unit="batch", dynamic_ncols=True, disable=rank > 0):
         mask = batch["mask"].to(device)
         pred = predictor(batch["image"], mask.shape[-2:])
         if labelled:
@@ -238,15 +244,25 @@ def evaluate_split(model, datamodule, ev: DictConfig, out: Path, settings: dict)
     count = len(dataset)
     settings.update({
         "dataset": type(dataset).__name__, "data_root": str(dataset.root), "split": ev.split, "images": count,
-        "labelled": labelled, "device": str(device), "seconds_per_image": round(predictor.seconds / count, 4),
+        "labelled": labelled, "device": str(device),
+        "seconds_per_image": round(predictor.seconds / max(len(loader.dataset), 1), 4),
         "wall_seconds_per_image": round((time.perf_counter() - start) / count, 4),
         **(writer.folders() if writer else {}),
     })
+    settings["processes"] = world
+    matrix = confusion.compute().cpu() if labelled else None  # summed over processes
+    if use_instances:
+        for name in ("tp", "fn"):
+            setattr(instances.metric, name, sum_across(getattr(instances.metric, name)))
+        for name in ("category_tp", "category_fn"):
+            table = getattr(instances.metric, name)
+            setattr(instances.metric, name, dict(zip(table, sum_across(np.array(list(table.values()))))))
+    if rank > 0:
+        return None
     if not labelled:
         write_reports(out, None, None, settings)
         print(f"No labels in split '{ev.split}': predictions written to {out}")
         return None
-    matrix = confusion.compute().cpu()
     metrics = metrics_from_confusion(matrix, datamodule.class_names)
     cityscapes = None
     if is_cityscapes:
