@@ -62,7 +62,8 @@ class SegmentationModule(pl.LightningModule):
         head_params = [p for name, p in self.model.named_parameters() if not name.startswith("backbone.")]
         lr, mult = self.optim["lr"], self.optim.get("head_lr_mult", 1.0)
         optimizer = torch.optim.SGD(
-            [{"params": self.model.backbone.parameters(), "lr": lr}, {"params": head_params, "lr": lr * mult}],
+            [{"params": self.model.backbone.parameters(), "lr": lr, "name": "backbone"},
+             {"params": head_params, "lr": lr * mult, "name": "head"}],
             lr=lr, momentum=self.optim["momentum"], weight_decay=self.optim["weight_decay"],
         )
         scheduler = poly_schedule(optimizer, self.max_steps, self.optim["power"], self.optim.get("warmup_steps", 0))

@@ -37,12 +37,20 @@ class PositionAttention(nn.Module):
         self.value_conv = nn.Conv2d(in_channels, in_channels, 1)
         self.gamma = nn.Parameter(torch.zeros(1))
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, return_attention: bool = False):
+        """``x -> out`` [and the ``B x HW x HW`` weights, formed explicitly, when ``return_attention``]."""
         b, c, h, w = x.shape
         q, k, v = (_tokens(conv(x)) for conv in (self.query_conv, self.key_conv, self.value_conv))
-        split = q.dtype in (torch.float16, torch.bfloat16)
-        out = _position_attend(q, k, v, split_heads=split)  # B x HW x C
-        return self.gamma * out.transpose(1, 2).reshape(b, c, h, w) + x
+        if return_attention:
+            with torch.autocast(x.device.type, enabled=False):
+                exact = torch.promote_types(q.dtype, torch.float32)
+                weights = torch.bmm(q.to(exact), k.to(exact).transpose(1, 2)).softmax(-1)  # B x HW x HW
+            out = torch.bmm(weights.to(v.dtype), v)
+        else:
+            split = q.dtype in (torch.float16, torch.bfloat16)
+            out = _position_attend(q, k, v, split_heads=split)  # B x HW x C
+        out = self.gamma * out.transpose(1, 2).reshape(b, c, h, w) + x
+        return (out, weights) if return_attention else out
 
 
 def _tokens(t: Tensor) -> Tensor:
@@ -86,7 +94,8 @@ class ChannelAttention(nn.Module):
         super().__init__()
         self.gamma = nn.Parameter(torch.zeros(1))
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, return_attention: bool = False):
+        """``x -> out`` [and the ``B x C x C`` weights when ``return_attention``]."""
         b, c, h, w = x.shape
         feats = x.flatten(2)  # B x C x HW
         with torch.autocast(x.device.type, enabled=False):
@@ -94,4 +103,5 @@ class ChannelAttention(nn.Module):
             energy = torch.bmm(full, full.transpose(1, 2))  # B x C x C
             attention = (energy.amax(-1, keepdim=True) - energy).softmax(-1)
         out = torch.bmm(attention.to(feats.dtype), feats)  # B x C x HW
-        return self.gamma * out.reshape(b, c, h, w) + x
+        out = self.gamma * out.reshape(b, c, h, w) + x
+        return (out, attention) if return_attention else out

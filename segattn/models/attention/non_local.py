@@ -14,6 +14,7 @@ adds ``concat_project`` (1x1 conv, 2*inter -> 1, no bias).
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -80,30 +81,34 @@ class NonLocal2d(nn.Module):
         nn.init.zeros_(self.conv_out.bn.weight)
         nn.init.zeros_(self.conv_out.bn.bias)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, return_attention: bool = False):
+        """``x -> out`` [and the ``B x HW x N`` pairwise map, formed explicitly, when ``return_attention``]."""
         b, _, h, w = x.shape
         q = _tokens(self.theta(x))  # B x HW x d
         k = _tokens(self.pool(self.phi(x)))  # B x N x d
         v = _tokens(self.pool(self.g(x)))  # B x N x inter
         q, k = q.to(v.dtype), k.to(v.dtype)  # gaussian mode under autocast: raw x may be fp32
-        y = self._aggregate(q, k, v)  # B x HW x inter
-        return x + self.conv_out(y.transpose(1, 2).reshape(b, -1, h, w))
+        y, weights = self._aggregate(q, k, v, fused=self.use_sdpa and not return_attention)  # B x HW x inter
+        out = x + self.conv_out(y.transpose(1, 2).reshape(b, -1, h, w))
+        return (out, weights) if return_attention else out
 
-    def _aggregate(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+    def _aggregate(self, q: Tensor, k: Tensor, v: Tensor, fused: bool) -> tuple[Tensor, Optional[Tensor]]:
+        """``y`` and the ``B x HW x N`` map (None from a ``fused`` path, which never forms it)."""
         n = k.shape[1]
         if self.mode in ("gaussian", "embedded_gaussian"):
-            if self.use_sdpa:
-                return F.scaled_dot_product_attention(q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1), scale=self.scale).squeeze(1)
+            if fused:
+                y = F.scaled_dot_product_attention(q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1), scale=self.scale)
+                return y.squeeze(1), None
             energy = torch.bmm(q, k.transpose(1, 2))
             weights = (energy.to(torch.promote_types(energy.dtype, torch.float32)) * self.scale).softmax(-1)
         elif self.mode == "dot_product":
-            if self.use_sdpa:
-                return torch.bmm(q, torch.bmm(k.transpose(1, 2), v)) / n
+            if fused:
+                return torch.bmm(q, torch.bmm(k.transpose(1, 2), v)) / n, None
             weights = torch.bmm(q, k.transpose(1, 2)) / n
         else:  # concatenation: w^T [theta_i; phi_j] = w_theta . theta_i + w_phi . phi_j
             w_theta, w_phi = self.concat_project.weight.flatten().chunk(2)
             weights = F.relu((q @ w_theta).unsqueeze(2) + (k @ w_phi).unsqueeze(1)) / n
-        return torch.bmm(weights.to(v.dtype), v)
+        return torch.bmm(weights.to(v.dtype), v), weights
 
 
 def _tokens(t: Tensor) -> Tensor:
