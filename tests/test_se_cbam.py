@@ -6,6 +6,7 @@ import torch
 
 from segattn.models.attention.cbam import CBAM
 from segattn.models.attention.se import SqueezeExcitation
+from reference_check import assert_matches_reference
 
 B, C, H, W = 2, 16, 6, 5
 
@@ -50,15 +51,7 @@ def cbam_reference(m: CBAM, x):
 
 
 def _check_against_reference(module, reference, x):
-    x1, x2 = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
-    out, ref = module(x1), reference(module, x2)
-    torch.testing.assert_close(out, ref, rtol=1e-9, atol=1e-10)
-    weight = torch.randn_like(out)
-    params = list(module.parameters())
-    grads = torch.autograd.grad((out * weight).sum(), [x1, *params])
-    ref_grads = torch.autograd.grad((ref * weight).sum(), [x2, *params])
-    for g, r in zip(grads, ref_grads):
-        torch.testing.assert_close(g, r, rtol=1e-8, atol=1e-10)
+    assert_matches_reference(module, lambda t: reference(module, t), x)
 
 
 def test_se_matches_reference_forward_and_backward():
