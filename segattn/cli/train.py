@@ -10,7 +10,15 @@ from segattn.cli.config import CONFIG_DIR
 
 
 def resolve_checkpoint(ckpt_path: str | None, run_dir: Path) -> str | None:
-    """``None``, a ``.ckpt`` file, a run folder (its ``checkpoints/last.ckpt``) or ``"last"`` (this run's)."""
+    """``None``, a ``.ckpt`` file, a run folder (its ``checkpoints/last.ckpt``) or ``"last"`` (this run's).
+
+    A SLURM job requeued after SIGTERM continues from the checkpoint it saved then (Lightning's
+    ``hpc_ckpt_<n>.ckpt`` in the run folder), whatever ``ckpt_path`` says.
+    """
+    from lightning_fabric.plugins.environments import SLURMEnvironment
+
+    if SLURMEnvironment.detect() and any(run_dir.glob("hpc_ckpt_*.ckpt")):
+        return "hpc"
     if ckpt_path is None:
         return None
     path = run_dir if ckpt_path == "last" else Path(ckpt_path).expanduser()
@@ -24,17 +32,39 @@ def resolve_checkpoint(ckpt_path: str | None, run_dir: Path) -> str | None:
     return str(path)
 
 
+def make_loggers(run_dir: Path, log_every: int) -> list:
+    """CSV (``logs/metrics.csv``) and TensorBoard (``tb/``) loggers writing into ``run_dir``.
+
+    The CSV is flushed at every log, so a killed run keeps its curve up to the kill; a run continued in
+    its folder first moves the earlier CSV to ``logs/metrics_<n>.csv`` (Lightning would delete it).
+    """
+    from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
+    from pytorch_lightning.utilities.rank_zero import rank_zero_only
+
+    csv_file = run_dir / "logs" / "metrics.csv"
+    if rank_zero_only.rank == 0 and csv_file.is_file():
+        earlier = len(list(csv_file.parent.glob("metrics_*.csv")))
+        csv_file.rename(csv_file.with_name(f"metrics_{earlier + 1}.csv"))
+    return [CSVLogger(run_dir, name="logs", version="", flush_logs_every_n_steps=log_every),
+            TensorBoardLogger(run_dir, name="tb", version="")]
+
+
 def train(cfg: DictConfig) -> dict:
-    """Build data, model and trainer from ``cfg``, fit, and return the last validation metrics."""
+    """Build data, model and trainer from ``cfg``, fit, and return the last validation metrics.
+
+    Under DDP every process runs this function; what follows ``fit`` (and the final validation,
+    which all processes share) runs on rank 0 only.
+    """
     import pytorch_lightning as pl
     from hydra.core.hydra_config import HydraConfig
     from hydra.utils import instantiate
     from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
-    from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
-    from segattn.engine.checkpoint_io import AtomicCheckpointIO
+    from segattn.engine.launch import trainer_kwargs
     from segattn.engine.metrics_file import MetricsFile
     from segattn.engine.module import SegmentationModule
+    from segattn.engine.step_seeds import StepSeeds
+    from segattn.engine.visual_callbacks import TrainingCurves, ValidationImages
     from segattn.evaluation.metrics import format_table
     from segattn.models.build import build_segmentor
 
@@ -54,22 +84,36 @@ def train(cfg: DictConfig) -> dict:
                         every_n_train_steps=cfg.checkpoint.every_n_steps),
         LearningRateMonitor(logging_interval="step"),
         MetricsFile(run_dir / "metrics.json"),
+        StepSeeds(cfg.seed),
+        ValidationImages(run_dir / "val_images", num_images=4),
+        TrainingCurves(run_dir / "logs" / "metrics.csv", run_dir / "curves.png"),
     ]
-    loggers = [CSVLogger(run_dir, name="logs", version=""), TensorBoardLogger(run_dir, name="tb", version="")]
-    trainer = pl.Trainer(**cfg.trainer, callbacks=callbacks, logger=loggers, default_root_dir=run_dir,
-                         plugins=[AtomicCheckpointIO()])
+    loggers = make_loggers(run_dir, cfg.trainer.log_every_n_steps)
+    trainer = pl.Trainer(**trainer_kwargs(cfg.trainer), callbacks=callbacks, logger=loggers, default_root_dir=run_dir)
     trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_checkpoint(cfg.ckpt_path, run_dir))
+    trainer.save_checkpoint(ckpt_dir / "last.ckpt")  # the final state, whatever checkpoint.every_n_steps
     if module.val_metrics is None or module.val_metrics["step"] != trainer.global_step:
         trainer.validate(module, datamodule=datamodule, verbose=False)
-    if trainer.is_global_zero:
-        print(format_table(module.val_metrics))
-        print(f"\nRun folder: {run_dir}")
+    if not trainer.is_global_zero:  # other DDP processes stop here: everything below is rank 0's
+        return module.val_metrics
+    print(format_table(module.val_metrics))
+    print(f"\nRun folder: {run_dir}")
     return module.val_metrics
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def main(cfg: DictConfig) -> None:
-    train(cfg)
+    from omegaconf.errors import MissingMandatoryValue
+
+    from segattn.data.errors import DatasetError
+
+    try:
+        train(cfg)
+    except MissingMandatoryValue as err:
+        raise SystemExit(f"train.py: error: {err.full_key} is required: pass {err.full_key}=<value> "
+                         f"(see the comment beside it in conf/)") from None
+    except (DatasetError, FileNotFoundError) as err:
+        raise SystemExit(f"train.py: error: {err}") from None
 
 
 if __name__ == "__main__":

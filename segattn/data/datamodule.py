@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader
 from segattn.data.base import SegDataset
 from segattn.data.errors import DatasetError
 from segattn.data.transforms import build_train_transform, build_val_transform
+from segattn.utils.resumable import ResumableLoader, eval_sampler
 
 
 def worker_init_fn(worker_id: int) -> None:
@@ -106,16 +107,12 @@ class SegDataModule(pl.LightningDataModule):
         if key not in self.datasets:
             self.setup({"train": "fit", "val": "validate", "test": "test"}[key])
         workers = self.num_workers
-        return DataLoader(
-            self.datasets[key],
-            batch_size=batch_size,
-            shuffle=train,
-            drop_last=train,
-            num_workers=workers,
-            pin_memory=self.pin_memory,
-            persistent_workers=workers > 0,
-            worker_init_fn=worker_init_fn if workers > 0 else None,
-        )
+        common = dict(num_workers=workers, pin_memory=self.pin_memory, persistent_workers=workers > 0,
+                      worker_init_fn=worker_init_fn if workers > 0 else None)
+        dataset = self.datasets[key]
+        if train:  # shuffled, drop_last, resumable mid-epoch
+            return ResumableLoader(dataset, batch_size, **common)
+        return DataLoader(dataset, batch_size=batch_size, sampler=eval_sampler(dataset), **common)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", self.batch_size, train=True)

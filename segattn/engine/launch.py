@@ -1,0 +1,60 @@
+"""``pl.Trainer`` arguments for where a run is launched: one process, ``trainer.devices=N``, torchrun or SLURM."""
+from __future__ import annotations
+
+import os
+import signal
+from typing import Any, Mapping, Optional
+
+import torch
+from hydra.utils import instantiate
+from lightning_fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
+from pytorch_lightning.utilities.rank_zero import rank_zero_info
+
+from segattn.engine.checkpoint_io import AtomicCheckpointIO
+
+
+def trainer_kwargs(trainer_cfg: Mapping) -> dict[str, Any]:
+    """``cfg.trainer`` -> keyword arguments of ``pl.Trainer``.
+
+    - ``_target_`` entries (``strategy``, ``plugins``) are instantiated;
+    - processes started by torchrun or srun set ``devices`` (when ``auto``) and ``num_nodes`` (when unset);
+    - ``sync_batchnorm`` is dropped, with one log line, unless training runs on CUDA devices
+      (PyTorch's SyncBatchNorm refuses CPU tensors);
+    - under SLURM, Lightning's SLURM environment saves a checkpoint and requeues the job on SIGTERM
+      (pre-emption, or ``#SBATCH --signal=TERM@<s>`` before the time limit);
+    - checkpoints are written atomically (:class:`AtomicCheckpointIO`).
+    """
+    kwargs = instantiate(trainer_cfg, _convert_="all")
+    launched = launched_processes()
+    if launched is not None:
+        per_node, nodes = launched
+        if kwargs.get("devices", "auto") == "auto":
+            kwargs["devices"] = per_node
+        kwargs.setdefault("num_nodes", nodes)
+    if kwargs.get("sync_batchnorm") and not on_cuda(kwargs.get("accelerator", "auto")):
+        rank_zero_info("trainer.sync_batchnorm skipped: SyncBatchNorm needs CUDA devices, "
+                       "so each CPU process keeps its own BatchNorm statistics")
+        kwargs["sync_batchnorm"] = False
+    plugins = list(kwargs.pop("plugins", None) or [])
+    if SLURMEnvironment.detect():
+        plugins.append(SLURMEnvironment(auto_requeue=True, requeue_signal=signal.SIGTERM))
+    kwargs["plugins"] = [*plugins, AtomicCheckpointIO()]
+    return kwargs
+
+
+def launched_processes() -> Optional[tuple[int, int]]:
+    """(processes per node, nodes) when torchrun or srun started this process, else None."""
+    if TorchElasticEnvironment.detect():
+        per_node = int(os.environ["LOCAL_WORLD_SIZE"])
+        return per_node, int(os.environ["WORLD_SIZE"]) // per_node
+    if SLURMEnvironment.detect():
+        nodes = int(os.environ.get("SLURM_NNODES", "1"))
+        per_node = os.environ.get("SLURM_NTASKS_PER_NODE") or int(os.environ["SLURM_NTASKS"]) // nodes
+        return int(per_node), nodes
+    return None
+
+
+def on_cuda(accelerator: Any) -> bool:
+    """Whether Lightning's ``accelerator`` setting (``auto``, ``gpu``, ``cuda``, ``cpu``, ...) trains on CUDA."""
+    name = str(accelerator)
+    return name in ("gpu", "cuda") or (name == "auto" and torch.cuda.is_available())
