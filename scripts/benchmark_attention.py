@@ -28,12 +28,11 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.autograd import DeviceType
-from torch.profiler import ProfilerActivity, profile
 
 from segattn.models.attention.criss_cross import CrissCrossAttention
 from segattn.models.attention.dual import ChannelAttention, PositionAttention
 from segattn.models.attention.non_local import NonLocal2d
+from segattn.utils.profiling import peak_memory_bytes
 
 CHANNELS = 512
 GOAL_SIZE = "97x97"
@@ -107,22 +106,6 @@ def methods() -> list[Method]:
                 build = lambda m=mode, s=sub_sample, u=use_sdpa: NonLocal2d(CHANNELS, reduction=2, mode=m, sub_sample=s, use_sdpa=u)
                 rows.append(Method(name, build, True))
     return rows
-
-
-def peak_memory_bytes(step: Callable[[], None], device: torch.device) -> int:
-    """Peak of the running sum of the profiler's alloc/free records on ``device`` during ``step``."""
-    cuda = device.type == "cuda"
-    activities = [ProfilerActivity.CPU, ProfilerActivity.CUDA] if cuda else [ProfilerActivity.CPU]
-    with profile(activities=activities, profile_memory=True) as prof:
-        step()
-    kind = DeviceType.CUDA if cuda else DeviceType.CPU
-    # the raw records (``prof.events()`` folds them into the ops that made them)
-    records = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]" and e.device_type() == kind]
-    running = peak = 0
-    for record in sorted(records, key=lambda e: e.start_ns()):
-        running += record.nbytes()
-        peak = max(peak, running)
-    return peak
 
 
 def measure(method: Method, size: tuple[int, int], device: torch.device, warmup: int, repeats: int) -> tuple[float, float]:
