@@ -1,6 +1,5 @@
 """Measuring helpers (segattn.utils.profiling) and scripts/benchmark.py end to end on a tiny model."""
 import csv
-import importlib.util
 import subprocess
 import sys
 from functools import partial
@@ -14,15 +13,10 @@ from segattn.models.backbone import ResNetBackbone
 from segattn.models.heads import FCNHead
 from segattn.models.segmentor import Segmentor
 from segattn.utils.profiling import count_flops, median_seconds, peak_memory_bytes, training_step
+from script_loader import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
-
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_peak_memory_counts_live_tensors_only():

@@ -1,33 +1,27 @@
 """scripts/make_synthetic.py, prepare_cityscapes.py (resumable, atomic) and dataset_stats.py."""
 import csv
-import importlib.util
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from script_loader import load_script
 from segattn.data.cityscapes import CityscapesDataset, label_ids_to_train_ids
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_make_synthetic_writes_both_layouts(tmp_path):
     argv = ["--dataset", "both", "--root", str(tmp_path), "--num-train", "2", "--num-val", "1",
             "--height", "32", "--width", "64"]
-    assert _script("make_synthetic").main(argv) == 0
+    assert load_script("make_synthetic").main(argv) == 0
     assert len(list((tmp_path / "cityscapes/leftImg8bit/train").glob("*/*.png"))) == 2
     assert len(list((tmp_path / "ADEChallengeData2016/images/validation").glob("*.jpg"))) == 1
 
 
 def test_prepare_cityscapes_converts_and_resumes(tiny_cityscapes, capsys):
-    prepare = _script("prepare_cityscapes")
+    prepare = load_script("prepare_cityscapes")
     src = sorted((tiny_cityscapes / "gtFine/train").glob("*/*_labelIds.png"))
     done = Path(str(src[0]).replace("_labelIds", "_labelTrainIds"))
     done.write_bytes(b"already converted")  # an existing output is kept: the run resumes
@@ -48,7 +42,7 @@ def test_prepare_cityscapes_converts_and_resumes(tiny_cityscapes, capsys):
 def test_prepare_cityscapes_reports_bad_files(tiny_cityscapes, capsys):
     bad = next((tiny_cityscapes / "gtFine/val").glob("*/*_labelIds.png"))
     cv2.imwrite(str(bad), np.full((32, 64), 40, np.uint8))
-    assert _script("prepare_cityscapes").main([str(tiny_cityscapes), "--workers", "1"]) == 1
+    assert load_script("prepare_cityscapes").main([str(tiny_cityscapes), "--workers", "1"]) == 1
     err = capsys.readouterr().err
     assert f"{bad}: values [40] are not Cityscapes label ids" in err
     assert not Path(str(bad).replace("_labelIds", "_labelTrainIds")).exists()
@@ -56,7 +50,7 @@ def test_prepare_cityscapes_reports_bad_files(tiny_cityscapes, capsys):
 
 def test_dataset_stats_table_csv_and_chart(small_cityscapes, tmp_path, capsys):
     argv = [f"data.root={small_cityscapes}", "--split", "val", "--out", str(tmp_path), "--workers", "0"]
-    assert _script("dataset_stats").main(argv) == 0
+    assert load_script("dataset_stats").main(argv) == 0
     with open(tmp_path / "CityscapesDataset_val.csv") as f:
         rows = list(csv.DictReader(f))
     assert [r["class"] for r in rows][:3] == ["road", "sidewalk", "building"] and len(rows) == 19

@@ -1,6 +1,5 @@
 """Attention maps from the real forward pass, the drawn grids, the training callbacks and run comparison."""
 import functools
-import importlib.util
 import json
 from pathlib import Path
 
@@ -30,15 +29,10 @@ from segattn.visualization.curves import plot_training_curves
 from segattn.visualization.draw import overlay
 from segattn.visualization.grids import point_panels
 from segattn.visualization.maps import upsample_map
+from script_loader import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 
-
-def _load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # --- return_attention paths of the blocks -------------------------------------------------------------
@@ -186,7 +180,7 @@ def _checkpoint(tmp_path: Path, head: str) -> Path:
 
 @pytest.mark.parametrize("head,panels", [("ccnet", 2), ("danet", 2), ("nonlocal", 1)])
 def test_visualize_attention_script_writes_the_grid(tmp_path, head, panels):
-    script = _load_script("visualize_attention")
+    script = load_script("visualize_attention")
     ckpt = _checkpoint(tmp_path, head)
     image = np.random.default_rng(0).integers(0, 255, (64, 96, 3), dtype=np.uint8)
     cv2.imwrite(str(tmp_path / "street.png"), image)
@@ -268,7 +262,7 @@ def _fake_run(folder: Path, class_names, iou) -> Path:
 def test_compare_runs_table_and_chart(run, tmp_path):
     names = list(CityscapesDataset.CLASSES)
     fake = _fake_run(tmp_path / "outputs" / "ccnet_r50", names, [50.0, None] + [70.0] * (len(names) - 2))
-    script = _load_script("compare_runs")
+    script = load_script("compare_runs")
     script.main([str(run), str(fake), "--out", str(tmp_path / "cmp")])
     text = (tmp_path / "cmp" / "comparison.md").read_text()
     assert "| outputs/ccnet_r50 | ccnet (R=2) | resnet50 OS8 +cbam | 300 | 55.50 | 80.25 | 60.12 | n/a | 2048 MiB |" in text
