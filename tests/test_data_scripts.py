@@ -8,7 +8,6 @@ import numpy as np
 from script_loader import load_script
 from segattn.data.cityscapes import CityscapesDataset, label_ids_to_train_ids
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 
 
