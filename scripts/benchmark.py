@@ -31,21 +31,13 @@ from torch.profiler import ProfilerActivity, profile
 from segattn.cli.config import CONFIG_DIR
 from segattn.engine.inference import predict_logits
 from segattn.models.segmentor import Segmentor
+from segattn.utils.device import resolve_device
 from segattn.utils.io import atomic_path, write_text
 from segattn.utils.profiling import (count_flops, matmul_flops_per_second, median_seconds, peak_memory_bytes,
                                      training_step)
 
 PRECISIONS = {"32-true": None, "16-mixed": torch.float16, "bf16-mixed": torch.bfloat16}
 
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> cuda when available, else cpu; a cuda device without CUDA is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={name!r} but torch.cuda.is_available() is False; use device=cpu or auto")
-    return device
 
 
 def resolve_precision(name: str, device: torch.device) -> tuple[str, torch.dtype | None]:

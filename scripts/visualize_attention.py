@@ -27,7 +27,8 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from segattn.cli.evaluate import EvaluationError, _device, build_model, load_checkpoint, resolve_checkpoint
+from segattn.cli.evaluate import EvaluationError, build_model, load_checkpoint, resolve_checkpoint
+from segattn.utils.device import resolve_device
 from segattn.data.errors import DatasetError
 from segattn.data.files import read_image
 from segattn.data.transforms import build_val_transform
@@ -77,7 +78,7 @@ def visualize(args: dict) -> Path:
     points = check_points(args["points"], image.shape[:2])
     transform = build_val_transform(**datamodule.val_transform_kwargs)
     x = transform(image=image, mask=np.zeros(image.shape[:2], np.uint8))["image"]
-    device = _device(str(args["device"]))
+    device = resolve_device(str(args["device"]))
     model.to(device)
     with capture_attention(model.head) as records, torch.no_grad():
         logits = model(x[None].to(device))

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from segattn.models.backbone import ResNetBackbone
 from segattn.models.heads import FCNHead
 from segattn.models.segmentor import Segmentor
+from segattn.utils.device import DeviceError, resolve_device
 from segattn.utils.profiling import count_flops, median_seconds, peak_memory_bytes, training_step
 from script_loader import load_script
 
@@ -65,8 +66,8 @@ def test_precision_and_device_choices():
     with pytest.raises(ValueError, match="precision must be"):
         bench.resolve_precision("fp8", cpu)
     if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="cuda.is_available"):
-            bench.resolve_device("cuda")
+        with pytest.raises(DeviceError, match="no CUDA device is available"):
+            resolve_device("cuda")
 
 
 def test_benchmark_script_writes_tables_plot_and_profile(tmp_path):

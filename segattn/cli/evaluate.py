@@ -17,6 +17,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from segattn.cli.config import CONFIG_DIR
+from segattn.utils.device import DeviceError, resolve_device
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -104,15 +105,6 @@ def sha256(path: Path) -> str:
             digest.update(block)
     return digest.hexdigest()
 
-
-def _device(name: str):
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise EvaluationError(f"eval.device={name} but no CUDA device is available (use eval.device=cpu)")
-    return torch.device(name)
 
 
 class Predictor:
@@ -219,8 +211,7 @@ def evaluate_split(model, datamodule, ev: DictConfig, out: Path, settings: dict)
             f"all 255), so no metrics can be computed: evaluate a labelled split (eval.split=val), or export "
             f"predictions only with eval.save_predictions=true"
         )
-    device = _device(ev.device) if world == 1 or ev.device != "auto" or not torch.cuda.is_available() \
-        else torch.device("cuda", torch.cuda.current_device())
+    device = resolve_device(ev.device)  # under torchrun, "cuda" is this process's device (set by init_from_env)
     predictor = Predictor(model, ev, datamodule.num_classes, device)
     confusion = MulticlassConfusionMatrix(datamodule.num_classes, ignore_index=255).to(device)
     is_cityscapes = isinstance(dataset, CityscapesDataset)
@@ -291,7 +282,7 @@ def demo(model, datamodule, ev: DictConfig, out: Path) -> int:
             f"eval.images={ev.images}: expected a folder of images ({', '.join(IMAGE_SUFFIXES)}), found none"
         )
     transform = build_val_transform(**datamodule.val_transform_kwargs)
-    predictor = Predictor(model, ev, datamodule.num_classes, _device(ev.device))
+    predictor = Predictor(model, ev, datamodule.num_classes, resolve_device(ev.device))
     for path in tqdm(files, desc="demo", unit="img", dynamic_ncols=True):
         image = read_image(path)
         x = transform(image=image, mask=np.zeros(image.shape[:2], np.uint8))["image"]
@@ -362,7 +353,7 @@ def main(cfg: DictConfig) -> None:
 
     try:
         evaluate(cfg)
-    except (EvaluationError, DatasetError) as err:
+    except (EvaluationError, DatasetError, DeviceError) as err:
         raise SystemExit(f"evaluate.py: error: {err}") from None
 
 

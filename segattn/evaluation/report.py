@@ -28,6 +28,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from segattn.evaluation.metrics import format_table  # noqa: E402
+from segattn.visualization.draw import overlay  # noqa: E402
 from segattn.utils.io import atomic_path, write_json, write_text  # noqa: E402
 
 
@@ -51,11 +52,8 @@ def save_color_png(path: str | os.PathLike, train_ids: np.ndarray, palette: Sequ
 
 def save_overlay(path: str | os.PathLike, image: np.ndarray, train_ids: np.ndarray,
                  palette: Sequence[Sequence[int]], alpha: float = 0.5) -> None:
-    """HxWx3 uint8 RGB image blended with the class colours of HxW ``train_ids``."""
-    colours = np.zeros((256, 3), dtype=np.float32)
-    colours[: len(palette)] = palette
-    blend = (1 - alpha) * image.astype(np.float32) + alpha * colours[train_ids]
-    _save_image(path, Image.fromarray(blend.round().clip(0, 255).astype(np.uint8), mode="RGB"))
+    """HxWx3 uint8 RGB image blended with the class colours of HxW ``train_ids`` (255 keeps the image)."""
+    _save_image(path, Image.fromarray(overlay(image, train_ids, palette, alpha), mode="RGB"))
 
 
 def _save_figure(path: Path, fig) -> None:
