@@ -58,3 +58,7 @@ def test_bad_names_and_missing_checkpoint_are_clear(tiny_cityscapes, tmp_path):
         [sys.executable, str(ROOT / "train.py"), *tiny_overrides(tiny_cityscapes, tmp_path / "r", 2),
          f"ckpt_path={tmp_path / 'nope.ckpt'}"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0 and "expected a .ckpt file" in proc.stderr
+    proc = subprocess.run([sys.executable, str(ROOT / "train.py"), "data=cityscapes", f"hydra.run.dir={tmp_path / 'c'}"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and "data.root is required" in proc.stderr and "data/README.md" in proc.stderr
+    assert "Traceback" not in proc.stderr

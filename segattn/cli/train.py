@@ -110,8 +110,9 @@ def main(cfg: DictConfig) -> None:
     try:
         train(cfg)
     except MissingMandatoryValue as err:
-        raise SystemExit(f"train.py: error: {err.full_key} is required: pass {err.full_key}=<value> "
-                         f"(see the comment beside it in conf/)") from None
+        hint = (" (the folder you unpacked the dataset into; data/README.md shows the layout each dataset expects)"
+                if err.full_key == "data.root" else " (see the comment beside it in conf/)")
+        raise SystemExit(f"train.py: error: {err.full_key} is required: pass {err.full_key}=<value>{hint}") from None
     except (DatasetError, FileNotFoundError) as err:
         raise SystemExit(f"train.py: error: {err}") from None
 
