@@ -137,8 +137,9 @@ def main() -> None:
     cfg = compose(["data=context", *args.overrides])
     h, w = cfg.data.train_transform.crop_size
     recipe = (f"{h}x{w} images, ResNet-{cfg.backbone.depth} output stride {cfg.backbone.output_stride} from scratch, "
-              f"head channels {cfg.head.channels}, batch {cfg.data.batch_size}, {cfg.trainer.max_steps} steps, "
-              f"SGD lr {cfg.optim.lr}, CPU ({torch.get_num_threads()} threads). "
+              f"head channels {cfg.head.channels}, auxiliary FCN head weight {cfg.model.aux_weight}, "
+              f"batch {cfg.data.batch_size}, {cfg.trainer.max_steps} steps, SGD lr {cfg.optim.lr} "
+              f"(head x{cfg.optim.head_lr_mult}), CPU ({torch.get_num_threads()} threads). "
               f"Colour classes: a local head can only guess (25% per pixel).")
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))

@@ -14,7 +14,7 @@ from segattn.models.backbone import ResNetBackbone
 from segattn.models.heads import FCNHead
 from segattn.models.segmentor import Segmentor
 
-H, W, MARKER, DISTANCE = 16, 464, 8, 304  # the defaults of generate_context and conf/data/context.yaml
+H, W, MARKER, DISTANCE = 16, 464, 32, 304  # the defaults of generate_context and conf/data/context.yaml
 
 
 def test_labels_follow_the_marker_and_far_zone_texture_is_shared():

@@ -139,8 +139,8 @@ def test_launcher_environment_sets_ranks_devices_and_requeue(monkeypatch, launch
     assert trainer.strategy._layer_sync is None  # SyncBatchNorm skipped on CPU
     assert trainer.strategy._ddp_kwargs["find_unused_parameters"] is False
     if launcher == "slurm":
-        assert isinstance(environment, SLURMEnvironment) and environment.auto_requeue
-        assert environment.requeue_signal == signal.SIGTERM
+        assert isinstance(environment, SLURMEnvironment)
+        assert not environment.auto_requeue  # no work in the signal handler: RequeueOnSigterm does it
     else:
         assert isinstance(environment, TorchElasticEnvironment)
 
@@ -159,7 +159,6 @@ def test_sbatch_script_parses():
     subprocess.run(["bash", "-n", str(ROOT / "scripts" / "slurm" / "train.sbatch")], check=True)
 
 
-@pytest.mark.slow  # once hung past its 300 s wait in a full run (passes alone in ~30 s): kept out of CI until fixed
 def test_sigterm_under_slurm_saves_requeues_and_the_requeued_job_resumes(five_images, tmp_path):
     fake_bin = tmp_path / "bin"
     fake_bin.mkdir()
@@ -177,6 +176,66 @@ def test_sigterm_under_slurm_saves_requeues_and_the_requeued_job_resumes(five_im
     train(*tiny(five_images, run_dir, hpc["global_step"] + 2), **slurm)  # the requeued job, same command
     last = ckpt(run_dir / "checkpoints" / "last.ckpt")
     assert last["global_step"] == hpc["global_step"] + 2
+
+
+SIGTERM_WHILE_LOGGING = """
+import os, signal, sys, threading
+import pytorch_lightning as pl
+from hydra import compose, initialize_config_dir
+from pytorch_lightning.demos.boring_classes import BoringModel
+from pytorch_lightning.loggers import CSVLogger
+from segattn.cli.config import CONFIG_DIR
+from segattn.engine.launch import trainer_kwargs
+from segattn.engine.slurm_requeue import RequeueOnSigterm
+
+class LockingLogger(CSVLogger):  # like TensorBoard's event writer: a non-reentrant lock around writes
+    lock = threading.Lock()
+    def log_metrics(self, metrics, step=None):
+        with self.lock:
+            if step == 3:
+                os.kill(os.getpid(), signal.SIGTERM)  # the handler runs here, with the lock held
+            super().log_metrics(metrics, step)
+    def finalize(self, status):
+        with self.lock:
+            super().finalize(status)
+
+class Model(BoringModel):
+    def training_step(self, batch, batch_idx):
+        out = super().training_step(batch, batch_idx)
+        self.log("loss", out["loss"])
+        return out
+
+with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+    cfg = compose("train", overrides=["trainer.accelerator=cpu", "trainer.max_steps=50", "trainer.log_every_n_steps=1",
+                                      "trainer.val_check_interval=null", "trainer.enable_progress_bar=false"])
+trainer = pl.Trainer(**trainer_kwargs(cfg.trainer), callbacks=[RequeueOnSigterm()], default_root_dir=sys.argv[1],
+                     logger=LockingLogger(sys.argv[1]), enable_checkpointing=False)
+trainer.fit(Model())
+"""
+
+
+def test_sigterm_while_a_logger_holds_its_lock_neither_deadlocks_nor_loses_the_checkpoint(tmp_path):
+    """Lightning's in-handler requeue calls ``logger.finalize`` inside the handler and hangs here."""
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "scontrol").write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "scontrol.log"}\n')
+    (fake_bin / "scontrol").chmod(0o755)
+    slurm = env(**SLURM_ONE_NODE, PATH=f"{fake_bin}:{os.environ['PATH']}")
+    proc = subprocess.run([sys.executable, "-c", SIGTERM_WHILE_LOGGING, str(tmp_path / "run")], cwd=ROOT, env=slurm,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    hpc = ckpt(tmp_path / "run" / "hpc_ckpt_1.ckpt")
+    assert hpc["global_step"] == 4  # the step during which SIGTERM came (logged as step 3) is completed, then stop
+    assert (tmp_path / "scontrol.log").read_text().split() == ["requeue", "4242"]
+
+
+def test_hpc_checkpoints_are_numbered_after_the_highest(tmp_path):
+    from segattn.engine.slurm_requeue import hpc_checkpoint_path
+
+    assert hpc_checkpoint_path(tmp_path).name == "hpc_ckpt_1.ckpt"
+    for name in ("hpc_ckpt_2.ckpt", "hpc_ckpt_10.ckpt", "hpc_ckpt_x.ckpt"):
+        (tmp_path / name).touch()
+    assert hpc_checkpoint_path(tmp_path).name == "hpc_ckpt_11.ckpt"
 
 
 # ------------------------------------------------------------------------------ exact resume

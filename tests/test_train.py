@@ -62,3 +62,19 @@ def test_bad_names_and_missing_checkpoint_are_clear(tiny_cityscapes, tmp_path):
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0 and "data.root is required" in proc.stderr and "data/README.md" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    ([], {"model.aux_weight": 0.4, "checkpoint.every_n_steps": 100}),  # synthetic quick start
+    (["data=context"], {"checkpoint.every_n_steps": 300, "optim.head_lr_mult": 10}),
+    (["experiment=ccnet_r101_cityscapes", "data.root=/x"], {"model.aux_channels": 512, "backbone.depth": 101}),
+])
+def test_data_and_experiment_configs_override_the_train_defaults(overrides, expected):
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from segattn.cli.config import CONFIG_DIR
+
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=overrides)
+    assert {key: OmegaConf.select(cfg, key) for key in expected} == expected

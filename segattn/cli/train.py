@@ -62,6 +62,7 @@ def train(cfg: DictConfig) -> dict:
 
     from segattn.engine.launch import trainer_kwargs
     from segattn.engine.metrics_file import MetricsFile
+    from segattn.engine.slurm_requeue import RequeueOnSigterm
     from segattn.engine.module import SegmentationModule
     from segattn.engine.step_seeds import StepSeeds
     from segattn.engine.visual_callbacks import TrainingCurves, ValidationImages
@@ -85,6 +86,7 @@ def train(cfg: DictConfig) -> dict:
         LearningRateMonitor(logging_interval="step"),
         MetricsFile(run_dir / "metrics.json"),
         StepSeeds(cfg.seed),
+        RequeueOnSigterm(),
         ValidationImages(run_dir / "val_images", num_images=4),
         TrainingCurves(run_dir / "logs" / "metrics.csv", run_dir / "curves.png"),
     ]

@@ -67,7 +67,7 @@ def render(rng: np.random.Generator, height: int, width: int, marker_width: int,
 
 def generate_context(
     root: str | Path, num_train: int = 400, num_val: int = 48, height: int = 16, width: int = 464,
-    marker_width: int = 8, min_distance: int = 304, seed: int = 0,
+    marker_width: int = 32, min_distance: int = 304, seed: int = 0,
 ) -> Path:
     """Write the train and val splits under ``root`` (deterministic in ``seed``); returns ``root``."""
     if width < marker_width + min_distance + 64:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import signal
 from typing import Any, Mapping, Optional
 
 import torch
@@ -20,8 +19,9 @@ def trainer_kwargs(trainer_cfg: Mapping) -> dict[str, Any]:
     - processes started by torchrun or srun set ``devices`` (when ``auto``) and ``num_nodes`` (when unset);
     - ``sync_batchnorm`` is dropped, with one log line, unless training runs on CUDA devices
       (PyTorch's SyncBatchNorm refuses CPU tensors);
-    - under SLURM, Lightning's SLURM environment saves a checkpoint and requeues the job on SIGTERM
-      (pre-emption, or ``#SBATCH --signal=TERM@<s>`` before the time limit);
+    - under SLURM, Lightning's SLURM environment sets ranks; its in-handler requeue is off, because
+      :class:`~segattn.engine.slurm_requeue.RequeueOnSigterm` saves and requeues at a step boundary
+      on SIGTERM (pre-emption, or ``#SBATCH --signal=TERM@<s>`` before the time limit);
     - checkpoints are written atomically (:class:`AtomicCheckpointIO`).
     """
     kwargs = instantiate(trainer_cfg, _convert_="all")
@@ -37,7 +37,7 @@ def trainer_kwargs(trainer_cfg: Mapping) -> dict[str, Any]:
         kwargs["sync_batchnorm"] = False
     plugins = list(kwargs.pop("plugins", None) or [])
     if SLURMEnvironment.detect():
-        plugins.append(SLURMEnvironment(auto_requeue=True, requeue_signal=signal.SIGTERM))
+        plugins.append(SLURMEnvironment(auto_requeue=False))
     kwargs["plugins"] = [*plugins, AtomicCheckpointIO()]
     return kwargs
 
