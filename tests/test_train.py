@@ -66,7 +66,7 @@ def test_bad_names_and_missing_checkpoint_are_clear(tiny_cityscapes, tmp_path):
 
 @pytest.mark.parametrize("overrides, expected", [
     ([], {"model.aux_weight": 0.4, "checkpoint.every_n_steps": 100}),  # synthetic quick start
-    (["data=context"], {"checkpoint.every_n_steps": 300, "optim.head_lr_mult": 10}),
+    (["data=context"], {"checkpoint.every_n_steps": 600, "optim.head_lr_mult": 10}),
     (["experiment=ccnet_r101_cityscapes", "data.root=/x"], {"model.aux_channels": 512, "backbone.depth": 101}),
 ])
 def test_data_and_experiment_configs_override_the_train_defaults(overrides, expected):

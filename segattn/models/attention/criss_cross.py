@@ -3,6 +3,8 @@ import torch
 from torch import nn
 from torch.torch_version import TorchVersion
 
+from segattn.models.attention.projection import project_tokens
+
 __all__ = ["CrissCrossAttention"]
 
 
@@ -144,10 +146,6 @@ class CrissCrossAttention(nn.Module):
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"CrissCrossAttention expected a (B, {self.in_channels}, H, W) tensor, got shape {tuple(x.shape)}")
         b, c, h, w = x.shape
-        convs = (self.query_conv, self.key_conv, self.value_conv)
-        weight = torch.cat([conv.weight.flatten(1) for conv in convs])  # (2C' + C, C)
-        bias = torch.cat([conv.bias for conv in convs])
-        # the three 1x1 convs as one batched matmul that writes channels-last (B, H*W, 2C' + C)
-        qkv = torch.baddbmm(bias, x.flatten(2).transpose(1, 2), weight.t().expand(b, c, -1))
+        qkv = project_tokens(x, (self.query_conv, self.key_conv, self.value_conv))  # (B, H*W, 2C' + C)
         out, attn = _criss_cross(x, qkv.view(b, h, w, -1), self.gamma, self.query_conv.out_channels)
         return (out, attn) if return_attention else out

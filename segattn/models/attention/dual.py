@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from segattn.models.attention.projection import project_tokens
+
 
 class PositionAttention(nn.Module):
     """Position attention module (PAM): ``out_i = gamma * sum_j softmax_j(q_i . k_j) v_j + x_i``.
@@ -40,7 +42,8 @@ class PositionAttention(nn.Module):
     def forward(self, x: Tensor, return_attention: bool = False):
         """``x -> out`` [and the ``B x HW x HW`` weights, formed explicitly, when ``return_attention``]."""
         b, c, h, w = x.shape
-        q, k, v = (_tokens(conv(x)) for conv in (self.query_conv, self.key_conv, self.value_conv))
+        d = self.query_conv.out_channels
+        q, k, v = project_tokens(x, (self.query_conv, self.key_conv, self.value_conv)).split([d, d, c], -1)
         if return_attention:
             with torch.autocast(x.device.type, enabled=False):
                 exact = torch.promote_types(q.dtype, torch.float32)
@@ -49,13 +52,8 @@ class PositionAttention(nn.Module):
         else:
             split = q.dtype in (torch.float16, torch.bfloat16)
             out = _position_attend(q, k, v, split_heads=split)  # B x HW x C
-        out = self.gamma * out.transpose(1, 2).reshape(b, c, h, w) + x
+        out = self.gamma * out.reshape(b, h, w, c).permute(0, 3, 1, 2) + x  # tokens read as a channels-last map
         return (out, weights) if return_attention else out
-
-
-def _tokens(t: Tensor) -> Tensor:
-    """``B x C x H x W -> B x HW x C``, contiguous (the layout the fused attention kernels want)."""
-    return t.flatten(2).transpose(1, 2).contiguous()
 
 
 def _position_attend(q: Tensor, k: Tensor, v: Tensor, split_heads: bool) -> Tensor:

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from segattn.models.attention.projection import project_tokens
+
 MODES = ("gaussian", "embedded_gaussian", "dot_product", "concatenation")
 
 
@@ -84,13 +86,22 @@ class NonLocal2d(nn.Module):
     def forward(self, x: Tensor, return_attention: bool = False):
         """``x -> out`` [and the ``B x HW x N`` pairwise map, formed explicitly, when ``return_attention``]."""
         b, _, h, w = x.shape
-        q = _tokens(self.theta(x))  # B x HW x d
-        k = _tokens(self.pool(self.phi(x)))  # B x N x d
-        v = _tokens(self.pool(self.g(x)))  # B x N x inter
+        q, k, v = self._embeddings(x)
         q, k = q.to(v.dtype), k.to(v.dtype)  # gaussian mode under autocast: raw x may be fp32
         y, weights = self._aggregate(q, k, v, fused=self.use_sdpa and not return_attention)  # B x HW x inter
         out = x + self.conv_out(y.transpose(1, 2).reshape(b, -1, h, w))
         return (out, weights) if return_attention else out
+
+    def _embeddings(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``theta: B x HW x d``, ``phi: B x N x d``, ``g: B x N x inter``; views of one projection except in gaussian mode."""
+        h, w = x.shape[-2:]
+        if self.mode == "gaussian":  # no embedding: the raw features are query and key
+            return (_tokens(x), _tokens(self.pool(x)), _tokens(self.pool(self.g(x))))
+        inter = self.g.out_channels
+        q, kv = project_tokens(x, (self.theta, self.phi, self.g)).split([inter, 2 * inter], -1)
+        kv = self.pool(kv.unflatten(1, (h, w)).permute(0, 3, 1, 2))  # B x 2inter x H' x W', channels-last
+        k, v = _tokens(kv).split(inter, -1)
+        return q, k, v
 
     def _aggregate(self, q: Tensor, k: Tensor, v: Tensor, fused: bool) -> tuple[Tensor, Optional[Tensor]]:
         """``y`` and the ``B x HW x N`` map (None from a ``fused`` path, which never forms it)."""
@@ -112,5 +123,6 @@ class NonLocal2d(nn.Module):
 
 
 def _tokens(t: Tensor) -> Tensor:
-    """``B x C x H x W -> B x HW x C``, contiguous (the layout the fused attention kernels want)."""
+    """``B x C x H x W -> B x HW x C`` with unit channel stride, as fused attention kernels want
+    (a view of a channels-last ``t``, a copy of a contiguous one)."""
     return t.flatten(2).transpose(1, 2).contiguous()
