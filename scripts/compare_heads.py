@@ -6,7 +6,7 @@ classes, mIoU over the four colour classes (the ones decided by the far marker),
 time, and the peak tensor memory of one training step of the same model and batch
 (``segattn.utils.profiling.peak_memory_bytes``).
 
-    python scripts/compare_heads.py                       # all heads (~10 min each on a busy 2-core CPU)
+    python scripts/compare_heads.py                       # all heads (~4 min each on an idle 2-core CPU)
     python scripts/compare_heads.py --heads fcn,ccnet_r2 -- trainer.max_steps=50
 
 Writes ``results.csv``, ``results.md`` and ``results.png`` into ``--out``.
