@@ -238,6 +238,26 @@ def test_hpc_checkpoints_are_numbered_after_the_highest(tmp_path):
     assert hpc_checkpoint_path(tmp_path).name == "hpc_ckpt_11.ckpt"
 
 
+def test_requeue_without_scontrol_warns_and_keeps_the_checkpoint(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+    from segattn.engine.slurm_requeue import RequeueOnSigterm
+
+    for key, value in SLURM_ONE_NODE.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no scontrol here
+    saved = []
+    trainer = SimpleNamespace(default_root_dir=str(tmp_path), is_global_zero=True, global_step=7,
+                              save_checkpoint=saved.append)
+    with pytest.warns(UserWarning, match="scontrol requeue 4242"):
+        RequeueOnSigterm().on_exception(trainer, None, SIGTERMException())
+    assert saved == [tmp_path / "hpc_ckpt_1.ckpt"]
+    RequeueOnSigterm().on_exception(trainer, None, RuntimeError("not a SIGTERM"))
+    assert len(saved) == 1
+
+
 # ------------------------------------------------------------------------------ exact resume
 
 

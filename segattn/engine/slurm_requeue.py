@@ -44,8 +44,12 @@ class RequeueOnSigterm(pl.Callback):
         if not trainer.is_global_zero:
             return
         job_id = slurm_job_id()
-        result = subprocess.run(["scontrol", "requeue", job_id], capture_output=True, text=True)
-        if result.returncode == 0:
+        try:
+            result = subprocess.run(["scontrol", "requeue", job_id], capture_output=True, text=True)
+            error = result.stderr.strip() if result.returncode else None
+        except OSError as err:  # no scontrol on this node's PATH
+            error = str(err)
+        if error is None:
             rank_zero_info(f"SIGTERM: saved {path} at step {trainer.global_step} and requeued SLURM job {job_id}")
         else:
-            rank_zero_warn(f"SIGTERM: saved {path}, but `scontrol requeue {job_id}` failed: {result.stderr.strip()}")
+            rank_zero_warn(f"SIGTERM: saved {path}, but `scontrol requeue {job_id}` failed: {error}")
