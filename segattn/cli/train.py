@@ -62,8 +62,8 @@ def train(cfg: DictConfig) -> dict:
 
     from segattn.engine.launch import trainer_kwargs
     from segattn.engine.metrics_file import MetricsFile
-    from segattn.engine.slurm_requeue import RequeueOnSigterm
     from segattn.engine.module import SegmentationModule
+    from segattn.engine.slurm_requeue import RequeueOnSigterm
     from segattn.engine.step_seeds import StepSeeds
     from segattn.engine.visual_callbacks import TrainingCurves, ValidationImages
     from segattn.evaluation.metrics import format_table

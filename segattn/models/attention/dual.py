@@ -52,7 +52,7 @@ class PositionAttention(nn.Module):
         else:
             split = q.dtype in (torch.float16, torch.bfloat16)
             out = _position_attend(q, k, v, split_heads=split)  # B x HW x C
-        out = self.gamma * out.reshape(b, h, w, c).permute(0, 3, 1, 2) + x  # tokens read as a channels-last map
+        out = self.gamma * out.transpose(1, 2).reshape(b, c, h, w) + x  # NCHW: a channels-last result slows the next conv on CPU
         return (out, weights) if return_attention else out
 
 

@@ -99,8 +99,9 @@ class NonLocal2d(nn.Module):
             return (_tokens(x), _tokens(self.pool(x)), _tokens(self.pool(self.g(x))))
         inter = self.g.out_channels
         q, kv = project_tokens(x, (self.theta, self.phi, self.g)).split([inter, 2 * inter], -1)
-        kv = self.pool(kv.unflatten(1, (h, w)).permute(0, 3, 1, 2))  # B x 2inter x H' x W', channels-last
-        k, v = _tokens(kv).split(inter, -1)
+        if isinstance(self.pool, nn.MaxPool2d):  # pool phi and g as one channels-last map B x 2inter x H x W
+            kv = _tokens(self.pool(kv.unflatten(1, (h, w)).permute(0, 3, 1, 2)))
+        k, v = kv.split(inter, -1)
         return q, k, v
 
     def _aggregate(self, q: Tensor, k: Tensor, v: Tensor, fused: bool) -> tuple[Tensor, Optional[Tensor]]:
