@@ -7,7 +7,10 @@ window, ``segattn.engine.inference.predict_logits``), each the median of ``repea
 ``warmup``; forward GFLOPs per image of the model and of the head alone (``FlopCounterMode``: convs,
 matmuls and attention kernels; element-wise ops are not counted); and the share of the machine's
 measured matmul throughput that a training step reaches (counted FLOPs / step time / matmul FLOP/s).
-On CUDA it runs 16-mixed and channels_last unless told otherwise.
+``precision=auto`` (the default) runs at the precision the device computes fastest, as training
+does (``segattn.utils.precision``: bf16-mixed on CPUs with native bf16 and on CUDA >= 8.0); CUDA
+also runs channels_last unless told otherwise. Each timed call is preceded by warm-up calls until
+two in a row agree to ``steady_tolerance`` (at least ``warmup``, at most ``max_warmup``).
 
     python scripts/benchmark.py                       # all heads, CPU defaults (ResNet-18, 2 x 256x256)
     python scripts/benchmark.py device=cuda batch_size=8 input_size=[512,1024] 'only=[ccnet_r2,danet]'
@@ -33,20 +36,15 @@ from segattn.engine.inference import predict_logits
 from segattn.models.segmentor import Segmentor
 from segattn.utils.device import resolve_device
 from segattn.utils.io import atomic_path, write_text
+from segattn.utils.precision import autocast_dtype, resolve_precision as resolve_precision_name
 from segattn.utils.profiling import (count_flops, matmul_flops_per_second, median_seconds, peak_memory_bytes,
                                      training_step)
 
-PRECISIONS = {"32-true": None, "16-mixed": torch.float16, "bf16-mixed": torch.bfloat16}
-
-
 
 def resolve_precision(name: str, device: torch.device) -> tuple[str, torch.dtype | None]:
-    """(precision name, autocast dtype or None); ``auto`` is 16-mixed on cuda, 32-true on cpu."""
-    if name == "auto":
-        name = "16-mixed" if device.type == "cuda" else "32-true"
-    if name not in PRECISIONS:
-        raise ValueError(f"precision must be auto or one of {sorted(PRECISIONS)}, got {name!r}")
-    return name, PRECISIONS[name]
+    """(precision name, autocast dtype or None); ``auto`` is what ``device`` computes fastest."""
+    name = resolve_precision_name(name, device)
+    return name, autocast_dtype(name)
 
 
 def machine_name(device: torch.device) -> str:
@@ -73,12 +71,15 @@ def measure_head(cfg: DictConfig, name: str, device: torch.device, amp: torch.dt
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     model = Segmentor(instantiate(cfg.backbone), instantiate(cfg.heads[name]), cfg.num_classes, **cfg.model)
     model = model.to(device, memory_format=fmt)
+    if cfg.compile:
+        model.compile()
     b, (h, w) = cfg.batch_size, cfg.input_size
     images = torch.randn(b, 3, h, w, device=device).contiguous(memory_format=fmt)
     masks = torch.randint(0, cfg.num_classes, (b, h, w), device=device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     train = training_step(model, images, masks, optimizer, amp)
-    train_s = median_seconds(train, device, cfg.warmup, cfg.repeats)
+    steady = dict(max_warmup=cfg.max_warmup, tolerance=cfg.steady_tolerance)
+    train_s = median_seconds(train, device, cfg.warmup, cfg.repeats, **steady)
     train_peak = peak_memory_bytes(train, device)
     train_flops = count_flops(train)["Global"]
 
@@ -91,8 +92,8 @@ def measure_head(cfg: DictConfig, name: str, device: torch.device, amp: torch.dt
                 predict_logits(model, images, mode, cfg.slide.crop_size, cfg.slide.stride, num_classes=cfg.num_classes)
         return run
 
-    whole_s = median_seconds(infer("whole"), device, cfg.warmup, cfg.repeats)
-    slide_s = median_seconds(infer("slide"), device, cfg.warmup, cfg.repeats)
+    whole_s = median_seconds(infer("whole"), device, cfg.warmup, cfg.repeats, **steady)
+    slide_s = median_seconds(infer("slide"), device, cfg.warmup, cfg.repeats, **steady)
     infer_peak = peak_memory_bytes(infer("whole"), device)
 
     def forward_one():
@@ -182,7 +183,7 @@ def main(cfg: DictConfig) -> None:
     header = (f"### {machine} ({tag}), {precision}{', channels_last' if channels_last else ''}, "
               f"ResNet-{cfg.backbone.depth} output stride {cfg.backbone.output_stride}, batch {cfg.batch_size} x {h}x{w}, "
               f"{cfg.num_classes} classes, aux weight {cfg.model.aux_weight}; slide {list(cfg.slide.crop_size)} "
-              f"stride {list(cfg.slide.stride)}; median of {cfg.repeats} after {cfg.warmup} warm-up; "
+              f"stride {list(cfg.slide.stride)}; {'torch.compile; ' if cfg.compile else ''}median of {cfg.repeats} after a steady warm-up; "
               f"matmul peak {peak / 1e9:.0f} GFLOP/s ({cfg.matmul_size}^2); torch {torch.__version__}")
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=["machine", "precision", "channels_last", "batch", "input", *rows[0]])

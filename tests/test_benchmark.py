@@ -5,6 +5,8 @@ import sys
 from functools import partial
 from pathlib import Path
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,7 +14,9 @@ import torch.nn.functional as F
 from segattn.models.backbone import ResNetBackbone
 from segattn.models.heads import FCNHead
 from segattn.models.segmentor import Segmentor
+from segattn.utils import profiling
 from segattn.utils.device import DeviceError, resolve_device
+from segattn.utils.precision import cpu_has_native_bf16
 from segattn.utils.profiling import count_flops, median_seconds, peak_memory_bytes, training_step
 from script_loader import load_script
 
@@ -38,6 +42,26 @@ def test_median_seconds_runs_warmup_then_repeats():
         median_seconds(lambda: None, torch.device("cpu"), warmup=0, repeats=0)
 
 
+def test_median_seconds_warms_up_until_two_calls_agree(monkeypatch):
+    clock, calls = [0.0], []
+    monkeypatch.setattr(profiling, "time", SimpleNamespace(perf_counter=lambda: clock[0]))  # a clock the step moves
+
+    def steps(durations):
+        durations = iter(durations)
+
+        def step():
+            calls.append(1)
+            clock[0] += next(durations)
+        return step
+
+    seconds = median_seconds(steps([5, 3, 1, 1.01, 2, 4, 9]), torch.device("cpu"), warmup=1, repeats=3,
+                             max_warmup=10, tolerance=0.05)
+    assert len(calls) == 7 and seconds == pytest.approx(4)  # 4 warm-up calls (until 1 and 1.01 agree), then 2, 4, 9 timed
+    calls.clear()
+    median_seconds(steps([2, 1] * 3), torch.device("cpu"), warmup=1, repeats=1, max_warmup=3, tolerance=0.05)
+    assert len(calls) == 4  # never steady: the warm-up stops at max_warmup
+
+
 def test_flops_count_matmuls_and_cpu_attention_kernels():
     linear = torch.nn.Linear(64, 32)
     assert count_flops(lambda: linear(torch.randn(8, 64)))["Global"] == 2 * 8 * 64 * 32
@@ -61,7 +85,8 @@ def test_training_step_updates_every_parameter_including_the_aux_head():
 def test_precision_and_device_choices():
     bench = load_script("benchmark")
     cpu = torch.device("cpu")
-    assert bench.resolve_precision("auto", cpu) == ("32-true", None)
+    fastest = "bf16-mixed" if cpu_has_native_bf16() else "32-true"
+    assert bench.resolve_precision("auto", cpu) == (fastest, torch.bfloat16 if fastest == "bf16-mixed" else None)
     assert bench.resolve_precision("16-mixed", cpu) == ("16-mixed", torch.float16)
     with pytest.raises(ValueError, match="precision must be"):
         bench.resolve_precision("fp8", cpu)
@@ -74,7 +99,7 @@ def test_benchmark_script_writes_tables_plot_and_profile(tmp_path):
     tiny = [f"heads.{h}.channels=16" for h in ("fcn", "ccnet_r2", "danet")]
     proc = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "benchmark.py"), "only=[fcn,ccnet_r2,danet]", "input_size=[32,32]",
-         "batch_size=1", "warmup=0", "repeats=1", "matmul_size=64", "model.aux_channels=8", "slide.crop_size=[24,24]",
+         "batch_size=1", "warmup=0", "max_warmup=0", "repeats=1", "matmul_size=64", "model.aux_channels=8", "slide.crop_size=[24,24]",
          "slide.stride=[16,16]", f"out={tmp_path}", f"hydra.run.dir={tmp_path / 'run'}", *tiny],
         cwd=ROOT, capture_output=True, text=True, timeout=900,
     )

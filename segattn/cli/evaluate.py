@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from segattn.cli.config import CONFIG_DIR
 from segattn.utils.device import DeviceError, resolve_device
+from segattn.utils.precision import INFERENCE_PRECISIONS
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -111,7 +112,10 @@ class Predictor:
     """``predict_logits`` with the ``eval`` settings; times the model part (seconds, summed)."""
 
     def __init__(self, model, ev: DictConfig, num_classes: int, device):
+        from segattn.utils.precision import resolve_precision
+
         self.model, self.device, self.num_classes, self.seconds = model.to(device), device, num_classes, 0.0
+        self.precision = resolve_precision(ev.precision, device)  # auto: the device's fastest
         self.kwargs = dict(mode=ev.mode, crop_size=tuple(ev.crop_size), stride=tuple(ev.stride),
                            scales=tuple(ev.scales), flip=bool(ev.flip))
 
@@ -120,10 +124,12 @@ class Predictor:
         import torch
 
         from segattn.engine.inference import predict_logits
+        from segattn.utils.precision import inference_autocast
 
         start = time.perf_counter()
-        probs = predict_logits(self.model, image.to(self.device), **self.kwargs,
-                               num_classes=self.num_classes, out_size=tuple(out_size))
+        with inference_autocast(self.precision, self.device):
+            probs = predict_logits(self.model, image.to(self.device), **self.kwargs,
+                                   num_classes=self.num_classes, out_size=tuple(out_size))
         pred = probs.argmax(1)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
@@ -235,7 +241,7 @@ def evaluate_split(model, datamodule, ev: DictConfig, out: Path, settings: dict)
     count = len(dataset)
     settings.update({
         "dataset": type(dataset).__name__, "data_root": str(dataset.root), "split": ev.split, "images": count,
-        "labelled": labelled, "device": str(device),
+        "labelled": labelled, "device": str(device), "precision": predictor.precision,
         "seconds_per_image": round(predictor.seconds / max(len(loader.dataset), 1), 4),
         "wall_seconds_per_image": round((time.perf_counter() - start) / count, 4),
         **(writer.folders() if writer else {}),
@@ -307,6 +313,8 @@ def check_settings(ev: DictConfig) -> None:
         raise EvaluationError(
             f"eval.scales must be a non-empty list of positive numbers, e.g. [0.75,1.0,1.25]; got {ev.scales}"
         )
+    if ev.precision not in INFERENCE_PRECISIONS:
+        raise EvaluationError(f"eval.precision must be one of {list(INFERENCE_PRECISIONS)}, got {ev.precision!r}")
     for key in ("crop_size", "stride"):
         if ev.mode == "slide" and not _positive_list(ev[key], 2):
             raise EvaluationError(f"eval.{key} must be two positive integers [h,w], e.g. [769,769]; got {ev[key]}")

@@ -60,7 +60,9 @@ def train(cfg: DictConfig) -> dict:
     from hydra.utils import instantiate
     from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 
-    from segattn.engine.launch import trainer_kwargs
+    from pytorch_lightning.utilities.rank_zero import rank_zero_info
+
+    from segattn.engine.launch import trainer_kwargs, training_precision
     from segattn.engine.metrics_file import MetricsFile
     from segattn.engine.module import SegmentationModule
     from segattn.engine.slurm_requeue import RequeueOnSigterm
@@ -70,9 +72,13 @@ def train(cfg: DictConfig) -> dict:
     from segattn.models.build import build_segmentor
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    cfg.trainer.precision = training_precision(cfg.trainer)  # stored resolved in every checkpoint's config
+    rank_zero_info(f"precision: {cfg.trainer.precision}")
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     model = build_segmentor(cfg, datamodule.num_classes)
+    if cfg.model.get("compile"):
+        model.compile()  # in place: parameter names (and checkpoints) stay those of the plain model
     module = SegmentationModule(
         model, instantiate(cfg.loss), datamodule.class_names, cfg.optim, cfg.trainer.max_steps,
         run_config=OmegaConf.to_container(cfg, resolve=True),

@@ -99,7 +99,7 @@ def predict_logits(
                 logits = _run(model, x, num_classes)
             else:
                 logits = slide_logits(model, x, crop_size, stride, num_classes)
-            logits = logits.flip(-1) if flipped else logits
+            logits = (logits.flip(-1) if flipped else logits).float()  # resized and averaged in fp32 under autocast
             if logits.shape[-2:] != out_size:
                 logits = F.interpolate(logits, size=out_size, mode="bilinear", align_corners=False)
             probs += logits.softmax(dim=1)

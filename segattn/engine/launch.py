@@ -10,6 +10,7 @@ from lightning_fabric.plugins.environments import SLURMEnvironment, TorchElastic
 from pytorch_lightning.utilities.rank_zero import rank_zero_info
 
 from segattn.engine.checkpoint_io import AtomicCheckpointIO
+from segattn.utils.precision import resolve_precision
 
 
 def trainer_kwargs(trainer_cfg: Mapping) -> dict[str, Any]:
@@ -58,3 +59,11 @@ def on_cuda(accelerator: Any) -> bool:
     """Whether Lightning's ``accelerator`` setting (``auto``, ``gpu``, ``cuda``, ``cpu``, ...) trains on CUDA."""
     name = str(accelerator)
     return name in ("gpu", "cuda") or (name == "auto" and torch.cuda.is_available())
+
+
+def training_precision(trainer_cfg: Mapping) -> str:
+    """``trainer.precision`` resolved for the device ``trainer.accelerator`` trains on: ``auto`` becomes
+    the fastest there (``bf16-mixed``, ``16-mixed`` or ``32-true``), any other value stays."""
+    accelerator = str(trainer_cfg.get("accelerator", "auto"))
+    device = "cuda" if on_cuda(accelerator) else ("cpu" if accelerator in ("auto", "cpu") else accelerator)
+    return resolve_precision(trainer_cfg.get("precision", "auto"), device)

@@ -9,5 +9,7 @@ from segattn.models.segmentor import Segmentor
 
 
 def build_segmentor(config: Mapping, num_classes: int) -> Segmentor:
-    """``config`` holds ``backbone`` (``_target_`` config), ``head`` (partial) and ``model`` (aux settings)."""
-    return Segmentor(instantiate(config["backbone"]), instantiate(config["head"]), num_classes, **config["model"])
+    """``config`` holds ``backbone`` (``_target_`` config), ``head`` (partial) and ``model`` (aux settings;
+    its ``compile`` flag is for the trainer, not the model)."""
+    options = {key: value for key, value in config["model"].items() if key != "compile"}
+    return Segmentor(instantiate(config["backbone"]), instantiate(config["head"]), num_classes, **options)

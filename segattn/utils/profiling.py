@@ -37,20 +37,33 @@ def peak_memory_bytes(step: Callable[[], None], device: torch.device) -> int:
     return peak
 
 
-def median_seconds(step: Callable[[], None], device: torch.device, warmup: int, repeats: int) -> float:
-    """Median wall time of ``repeats`` calls of ``step`` after ``warmup`` untimed calls (CUDA synchronised)."""
+def median_seconds(step: Callable[[], None], device: torch.device, warmup: int, repeats: int,
+                   max_warmup: Optional[int] = None, tolerance: float = 0.05) -> float:
+    """Median wall time of ``repeats`` calls of ``step`` after a warm-up (CUDA synchronised).
+
+    The warm-up makes ``warmup`` untimed calls, then more until two in a row agree to ``tolerance``
+    (relative), at most ``max_warmup`` in all (default ``warmup``: a fixed warm-up): the first calls
+    of a fresh model pay for allocator growth, kernel selection and caches.
+    """
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(repeats):
-        synchronize(device)
-        start = time.perf_counter()
-        step()
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    times = [_seconds(step, device) for _ in range(warmup)]
+    while len(times) < max(max_warmup or 0, warmup) and not _steady(times, tolerance):
+        times.append(_seconds(step, device))
+    return statistics.median(_seconds(step, device) for _ in range(repeats))
+
+
+def _seconds(step: Callable[[], None], device: torch.device) -> float:
+    synchronize(device)
+    start = time.perf_counter()
+    step()
+    synchronize(device)
+    return time.perf_counter() - start
+
+
+def _steady(times: list[float], tolerance: float) -> bool:
+    """Whether the last two of ``times`` agree to ``tolerance`` (relative to the smaller)."""
+    return len(times) >= 2 and abs(times[-1] - times[-2]) <= tolerance * min(times[-2:])
 
 
 def _sdpa_cpu_flops(query, key, value, *args, out_shape=None, **kwargs) -> int:

@@ -3,7 +3,7 @@ import torch
 from torch import nn
 from torch.torch_version import TorchVersion
 
-from segattn.models.attention.projection import project_tokens
+from segattn.models.attention.projection import project, stacked_weights
 
 __all__ = ["CrissCrossAttention"]
 
@@ -28,15 +28,19 @@ def _addmm_cols(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
 
 
 class _CrissCrossFunction(torch.autograd.Function):
-    """out = x + gamma * agg(q, k, v); saves only qkv and the attention weights.
+    """out = x + gamma * agg(q, k, v) with [q; k; v] = W x + b; saves x, W, b and the attention weights.
 
     Works on channels-last views (B, H, W, D) so that every row and every column of a map is
     a strided matrix that BLAS reads in place; both aggregations accumulate into one buffer.
+    The projection ``qkv`` (2C' + C channels per position, more than ``x`` itself) is not kept:
+    backward recomputes it from ``x`` (which the graph holds anyway) in the dtype it had, and
+    returns the gradients of ``x``, ``W`` and ``b`` through it.
     """
 
     @staticmethod
-    def forward(ctx, x, qkv, gamma, key_channels: int):
-        """x (B, C, H, W), qkv (B, H, W, 2C' + C) -> out (B, C, H, W), attn (B, H, W, H + W)."""
+    def forward(ctx, x, qkv, weight, bias, gamma, key_channels: int):
+        """x (B, C, H, W), qkv (B, H, W, 2C' + C) = project(x, weight, bias), computed without grad
+        -> out (B, C, H, W) in x's memory format, attn (B, H, W, H + W)."""
         with torch.autocast(x.device.type, enabled=False):
             b, h, w = qkv.shape[:3]
             work = x.dtype  # aggregation dtype: the residual stream's
@@ -49,15 +53,17 @@ class _CrissCrossFunction(torch.autograd.Function):
             _addmm_cols(attn[..., :h].transpose(1, 2), q.transpose(1, 2), k.transpose(1, 2).transpose(2, 3))
             attn[..., :h].diagonal(0, 1, 3).fill_(float("-inf"))  # u itself is counted in the row part
             attn = torch.softmax(attn, dim=-1)
+            del q, k
 
-            out = torch.zeros_like(x, memory_format=torch.channels_last)
-            out_t, weights = out.permute(0, 2, 3, 1), attn.to(work)
-            _addmm_rows(out_t, weights[..., h:], v)
-            _addmm_cols(out_t.transpose(1, 2), weights[..., :h].transpose(1, 2), v.transpose(1, 2))
-            out.mul_(gamma.to(work)).add_(x)
+            agg = torch.zeros_like(x, memory_format=torch.channels_last)
+            agg_t, weights = agg.permute(0, 2, 3, 1), attn.to(work)
+            _addmm_rows(agg_t, weights[..., h:], v)
+            _addmm_cols(agg_t.transpose(1, 2), weights[..., :h].transpose(1, 2), v.transpose(1, 2))
+            del weights, v
+            out = torch.addcmul(x, agg, gamma.to(work), out=torch.empty_like(x))  # the next conv's layout: x's
 
-        ctx.save_for_backward(qkv, attn, gamma)
-        ctx.key_channels, ctx.work = key_channels, work
+        ctx.save_for_backward(x, weight, bias, attn, gamma)
+        ctx.key_channels, ctx.qkv_dtype = key_channels, qkv.dtype
         ctx.mark_non_differentiable(attn)
         ctx.set_materialize_grads(False)  # no zero gradient for attn
         return out, attn
@@ -65,33 +71,37 @@ class _CrissCrossFunction(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out, _grad_attn):
+        """Ordered so that at most one full-size temporary (g, v or d_qkv) joins the saved tensors at a time."""
         if grad_out is None:  # grads are not materialised: out did not reach the loss
-            return None, None, None, None
-        qkv, attn, gamma = ctx.saved_tensors
-        kc, work, exact = ctx.key_channels, ctx.work, attn.dtype
+            return None, None, None, None, None, None
+        x, weight, bias, attn, gamma = ctx.saved_tensors
+        kc, work, exact, dtype = ctx.key_channels, x.dtype, attn.dtype, ctx.qkv_dtype
         with torch.autocast(grad_out.device.type, enabled=False):
-            h = attn.shape[1]
-            q, k, v = _split(qkv, kc, exact, work)
+            b, c, h, w = x.shape
+            xp, wp, bp = x.to(dtype), weight.to(dtype), bias.to(dtype)
             g = grad_out.to(work).permute(0, 2, 3, 1).contiguous()  # (B, H, W, C)
-            d_qkv = g.new_zeros(qkv.shape)  # one gradient buffer for q, k and v
 
-            # values: transposed aggregation of grad_out, times gamma
-            weights, dv = attn.to(work), d_qkv[..., 2 * kc :]
-            _addmm_rows(dv, weights[..., h:].transpose(2, 3), g)
-            _addmm_cols(dv.transpose(1, 2), weights[..., :h].transpose(1, 2).transpose(2, 3), g.transpose(1, 2))
-            dv.mul_(gamma.to(work))
-            del weights
-
-            # weights: dots of grad_out with the values on the cross; then the softmax backward
+            # weights: dots of grad_out with the (recomputed) values on the cross; then the softmax backward
+            v = project(xp, wp[2 * kc :], bp[2 * kc :]).view(b, h, w, c).to(work)
             d_attn = g.new_zeros(attn.shape)
             _addmm_rows(d_attn[..., h:], g, v.transpose(2, 3))
             _addmm_cols(d_attn[..., :h].transpose(1, 2), g.transpose(1, 2), v.transpose(1, 2).transpose(2, 3))
+            del v
             d_attn = d_attn.to(exact)
             dot = (d_attn.unsqueeze(-2) @ attn.unsqueeze(-1)).squeeze(-1)  # (B, H, W, 1)
             grad_gamma = dot.sum().reshape(1).to(gamma.dtype)
             d_energy = d_attn.sub_(dot).mul_(attn).mul_(gamma.to(exact))
 
-            # queries and keys, written straight into d_qkv when the dtypes agree
+            # values: transposed aggregation of grad_out, times gamma, into one buffer for q, k and v
+            d_qkv = g.new_zeros(b, h, w, weight.shape[0])
+            weights, dv = attn.to(work), d_qkv[..., 2 * kc :]
+            _addmm_rows(dv, weights[..., h:].transpose(2, 3), g)
+            _addmm_cols(dv.transpose(1, 2), weights[..., :h].transpose(1, 2).transpose(2, 3), g.transpose(1, 2))
+            dv.mul_(gamma.to(work))
+            del weights, g
+
+            # queries and keys (recomputed; C' channels each), written into d_qkv when the dtypes agree
+            q, k = project(xp, wp[: 2 * kc], bp[: 2 * kc]).view(b, h, w, -1).to(exact).split(kc, -1)
             in_place = d_qkv.dtype == exact
             dq = d_qkv[..., :kc] if in_place else torch.zeros_like(q)
             dk = d_qkv[..., kc : 2 * kc] if in_place else torch.zeros_like(k)
@@ -102,7 +112,37 @@ class _CrissCrossFunction(torch.autograd.Function):
             _addmm_cols(dk.transpose(1, 2), col.transpose(2, 3), q.transpose(1, 2))
             if not in_place:
                 d_qkv[..., :kc], d_qkv[..., kc : 2 * kc] = dq, dk
-        return grad_out, d_qkv, grad_gamma, None
+            del d_energy, row, col, dq, dk, q, k
+
+            # through the projection: x (residual + W^T d_qkv), W and b
+            d_tokens = d_qkv.view(b, h * w, -1).to(dtype)
+            grad_x, grad_weight = _projection_grads(grad_out, d_tokens, xp, wp)
+            grad_weight = grad_weight.to(weight.dtype)
+            grad_bias = d_tokens.sum((0, 1)).to(bias.dtype)
+        return grad_x, None, grad_weight, grad_bias, grad_gamma, None
+
+
+def _projection_grads(grad_out, d_tokens, x, weight):
+    """Gradients through ``tokens = W x + b`` for d_tokens (B, HW, D) and x (B, C, H, W), weight (D, C) in
+    d_tokens' dtype: x's plus the residual ``grad_out`` (in grad_out's dtype and x's memory format), and W's.
+    One matmul per image and no copies; the residual is accumulated by the matmul when the dtypes agree."""
+    b, c, h, w = x.shape
+    grad_weight = weight.new_zeros(weight.shape)
+    for i in range(b):
+        grad_weight.addmm_(d_tokens[i].t(), x[i].flatten(1).t())
+    fused = grad_out.dtype == d_tokens.dtype
+    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        residual = grad_out.permute(0, 2, 3, 1).reshape(b, h * w, c) if fused else None  # a view when channels-last
+        dx = _mm_add(residual, d_tokens, weight.expand(b, -1, -1)).view(b, h, w, c).permute(0, 3, 1, 2)
+    else:
+        residual = grad_out.reshape(b, c, h * w) if fused else None
+        dx = _mm_add(residual, weight.t().expand(b, -1, -1), d_tokens.transpose(1, 2)).view(b, c, h, w)
+    return (dx if fused else grad_out + dx.to(grad_out.dtype)), grad_weight
+
+
+def _mm_add(residual, a, b):
+    """``residual + a @ b`` (batched) in one call, or ``a @ b`` when there is no residual."""
+    return torch.bmm(a, b) if residual is None else torch.baddbmm(residual, a, b)
 
 
 def _split(qkv: torch.Tensor, kc: int, exact: torch.dtype, work: torch.dtype):
@@ -122,11 +162,12 @@ class CrissCrossAttention(nn.Module):
     For every position u, one softmax over the H + W - 1 positions on u's column and row (u
     counted once): ``H'_u = gamma * sum_{i in cross(u)} softmax_i(Q_u . K_i) V_i + H_u``.
 
-    Shapes: ``x`` (B, C, H, W) -> output (B, C, H, W), returned in channels-last memory format;
+    Shapes: ``x`` (B, C, H, W) -> output (B, C, H, W), in the memory format of ``x``;
     Q, K have C // 8 channels, V has C. Never builds the N x N map: the attention weights are
     (B, H, W, H + W), ``[..., :H]`` over u's column (the self entry there is 0) and ``[..., H:]``
     over u's row. Energies and softmax run in at least fp32 under fp16/bf16 autocast. A custom
-    autograd function keeps only q, k, v and the weights for the backward pass.
+    autograd function keeps only ``x`` and the weights for the backward pass (q, k, v are
+    recomputed from ``x`` there).
     Parameter names follow the official release (``query_conv``, ``key_conv``, ``value_conv``,
     ``gamma``), so its checkpoints load as they are.
     """
@@ -146,6 +187,8 @@ class CrissCrossAttention(nn.Module):
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"CrissCrossAttention expected a (B, {self.in_channels}, H, W) tensor, got shape {tuple(x.shape)}")
         b, c, h, w = x.shape
-        qkv = project_tokens(x, (self.query_conv, self.key_conv, self.value_conv))  # (B, H*W, 2C' + C)
-        out, attn = _criss_cross(x, qkv.view(b, h, w, -1), self.gamma, self.query_conv.out_channels)
+        weight, bias = stacked_weights((self.query_conv, self.key_conv, self.value_conv))
+        with torch.no_grad():  # in the autocast dtype; backward recomputes it from x
+            qkv = project(x, weight, bias).view(b, h, w, -1)  # (B, H, W, 2C' + C)
+        out, attn = _criss_cross(x, qkv, weight, bias, self.gamma, self.query_conv.out_channels)
         return (out, attn) if return_attention else out

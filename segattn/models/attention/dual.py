@@ -52,8 +52,17 @@ class PositionAttention(nn.Module):
         else:
             split = q.dtype in (torch.float16, torch.bfloat16)
             out = _position_attend(q, k, v, split_heads=split)  # B x HW x C
-        out = self.gamma * out.transpose(1, 2).reshape(b, c, h, w) + x  # NCHW: a channels-last result slows the next conv on CPU
+        out = gated_residual(x, out.transpose(1, 2).reshape(b, c, h, w), self.gamma)
         return (out, weights) if return_attention else out
+
+
+def gated_residual(x: Tensor, attended: Tensor, gamma: Tensor) -> Tensor:
+    """``x + gamma * attended`` in the features' dtype and ``x``'s memory format (the next conv's layout).
+
+    ``gamma`` (fp32, shape (1,)) is cast first: a 1-element tensor takes part in type promotion, so
+    under autocast ``gamma * attended`` would turn the whole bf16/fp16 map into fp32.
+    """
+    return x + attended * gamma.to(attended.dtype)
 
 
 def _position_attend(q: Tensor, k: Tensor, v: Tensor, split_heads: bool) -> Tensor:
@@ -101,5 +110,5 @@ class ChannelAttention(nn.Module):
             energy = torch.bmm(full, full.transpose(1, 2))  # B x C x C
             attention = (energy.amax(-1, keepdim=True) - energy).softmax(-1)
         out = torch.bmm(attention.to(feats.dtype), feats)  # B x C x HW
-        out = self.gamma * out.reshape(b, c, h, w) + x
+        out = gated_residual(x, out.reshape(b, c, h, w), self.gamma)
         return (out, attention) if return_attention else out

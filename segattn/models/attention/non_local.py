@@ -44,7 +44,7 @@ class NonLocal2d(nn.Module):
     statistics in fp32; on CPU they need equal query/value widths, so ``gaussian``, whose query is C
     wide and value inter wide, runs the math kernel there) and the reassociated product
     ``theta (phi^T g) / N`` for ``dot_product``; ``concatenation`` has no such path. ``use_sdpa=False``
-    forms the map explicitly (softmax in fp32 under autocast); both paths compute the same values.
+    forms the map explicitly (energies and softmax of the two softmax modes in fp32 under autocast); both paths compute the same values.
     """
 
     def __init__(
@@ -111,8 +111,9 @@ class NonLocal2d(nn.Module):
             if fused:
                 y = F.scaled_dot_product_attention(q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1), scale=self.scale)
                 return y.squeeze(1), None
-            energy = torch.bmm(q, k.transpose(1, 2))
-            weights = (energy.to(torch.promote_types(energy.dtype, torch.float32)) * self.scale).softmax(-1)
+            with torch.autocast(q.device.type, enabled=False):  # energies and softmax in >= fp32
+                exact = torch.promote_types(q.dtype, torch.float32)
+                weights = (torch.bmm(q.to(exact), k.to(exact).transpose(1, 2)) * self.scale).softmax(-1)
         elif self.mode == "dot_product":
             if fused:
                 return torch.bmm(q, torch.bmm(k.transpose(1, 2), v)) / n, None

@@ -1,0 +1,61 @@
+"""The precision each device computes fastest: ``auto`` -> ``bf16-mixed``, ``16-mixed`` or ``32-true``.
+
+``bf16-mixed`` where the hardware has native bf16 arithmetic (CPUs with AVX-512 BF16 or AMX, CUDA
+GPUs of compute capability 8.0 and up), ``16-mixed`` on older CUDA GPUs, ``32-true`` elsewhere.
+The names are Lightning's ``Trainer(precision=...)`` values.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import platform
+import subprocess
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+AUTOCAST_DTYPES = {"32-true": None, "16-mixed": torch.float16, "bf16-mixed": torch.bfloat16}
+INFERENCE_PRECISIONS = ("auto", *AUTOCAST_DTYPES)
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively: x86 AVX-512 BF16 or AMX-BF16, Arm's BF16 extension."""
+    if platform.system() == "Darwin":
+        query = subprocess.run(["sysctl", "-n", "hw.optional.arm.FEAT_BF16"], capture_output=True, text=True)
+        return query.stdout.strip() == "1"
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    flags = {word for line in text.splitlines() if line.startswith(("flags", "Features")) for word in line.split()}
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def fastest_precision(device: torch.device | str) -> str:
+    """The mixed precision ``device`` (``cpu``, ``cuda``, ``cuda:1``, ...) computes fastest, as a Lightning name."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return "bf16-mixed" if torch.cuda.get_device_capability(device) >= (8, 0) else "16-mixed"
+    if device.type == "cpu":
+        return "bf16-mixed" if cpu_has_native_bf16() else "32-true"
+    return "32-true"
+
+
+def resolve_precision(precision, device: torch.device | str) -> str:
+    """``"auto"`` -> :func:`fastest_precision` of ``device``; any other value is returned as given."""
+    return fastest_precision(device) if str(precision) == "auto" else str(precision)
+
+
+def autocast_dtype(precision: str) -> Optional[torch.dtype]:
+    """The autocast dtype of a resolved ``precision`` (None for ``32-true``); other names are refused."""
+    if precision not in AUTOCAST_DTYPES:
+        raise ValueError(f"precision must be one of {list(INFERENCE_PRECISIONS)}, got {precision!r}")
+    return AUTOCAST_DTYPES[precision]
+
+
+def inference_autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """Autocast on ``device`` at a resolved ``precision``, or a no-op for ``32-true``."""
+    dtype = autocast_dtype(precision)
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
