@@ -15,8 +15,8 @@ two in a row agree to ``steady_tolerance`` (at least ``warmup``, at most ``max_w
     python scripts/benchmark.py                       # all heads, CPU defaults (ResNet-18, 2 x 256x256)
     python scripts/benchmark.py device=cuda batch_size=8 input_size=[512,1024] 'only=[ccnet_r2,danet]'
 
-Writes ``results_<device>.csv``, ``results_<device>.md``, ``results_<device>.png`` and, with
-``profile=true``, ``profile_<device>_<head>.txt`` (torch.profiler table of the slowest head) into ``out``.
+Writes ``results_<device>_<precision>.{csv,md,png}`` and, with ``profile=true``,
+``profile_<device>_<precision>_<head>.txt`` (torch.profiler table of the slowest head) into ``out``.
 """
 from __future__ import annotations
 
@@ -178,7 +178,7 @@ def main(cfg: DictConfig) -> None:
         print(f"{name}: {row['train_img_s']:.2f} img/s, {row['train_peak_mb']:.0f} MB, whole {row['whole_ms']:.1f} ms, "
               f"slide {row['slide_ms']:.1f} ms, {row['gflops']:.1f} GFLOPs", flush=True)
 
-    tag = device.type
+    tag = f"{device.type}_{precision}"
     h, w = cfg.input_size
     header = (f"### {machine} ({tag}), {precision}{', channels_last' if channels_last else ''}, "
               f"ResNet-{cfg.backbone.depth} output stride {cfg.backbone.output_stride}, batch {cfg.batch_size} x {h}x{w}, "

@@ -16,7 +16,7 @@ from segattn.models.heads import FCNHead
 from segattn.models.segmentor import Segmentor
 from segattn.utils import profiling
 from segattn.utils.device import DeviceError, resolve_device
-from segattn.utils.precision import cpu_has_native_bf16
+from segattn.utils.precision import cpu_has_native_bf16, fastest_precision
 from segattn.utils.profiling import count_flops, median_seconds, peak_memory_bytes, training_step
 from script_loader import load_script
 
@@ -104,11 +104,12 @@ def test_benchmark_script_writes_tables_plot_and_profile(tmp_path):
         cwd=ROOT, capture_output=True, text=True, timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = list(csv.DictReader(open(tmp_path / "results_cpu.csv")))
+    tag = f"cpu_{fastest_precision('cpu')}"  # precision=auto
+    rows = list(csv.DictReader(open(tmp_path / f"results_{tag}.csv")))
     assert [r["head"] for r in rows] == ["fcn", "ccnet_r2", "danet"]
     for r in rows:
         assert float(r["train_img_s"]) > 0 and float(r["train_peak_mb"]) > 0 and float(r["slide_ms"]) > 0
         assert 0 < float(r["head_gflops"]) < float(r["gflops"]) and float(r["matmul_share_pct"]) > 0
-    assert "| ccnet_r2 |" in (tmp_path / "results_cpu.md").read_text()
-    assert (tmp_path / "results_cpu.png").stat().st_size > 0
-    assert len(list(tmp_path.glob("profile_cpu_*.txt"))) == 1
+    assert "| ccnet_r2 |" in (tmp_path / f"results_{tag}.md").read_text()
+    assert (tmp_path / f"results_{tag}.png").stat().st_size > 0
+    assert len(list(tmp_path.glob(f"profile_{tag}_*.txt"))) == 1

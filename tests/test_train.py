@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from segattn.utils.precision import fastest_precision
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -39,6 +41,8 @@ def test_two_steps_write_checkpoints_metrics_and_resume(tiny_cityscapes, tmp_pat
         ckpt = torch.load(run_dir / "checkpoints" / name, map_location="cpu", weights_only=False)
         assert ckpt["global_step"] == 2
         assert ckpt["config"]["head"]["_target_"].endswith("FCNHead")
+        assert ckpt["config"]["trainer"]["precision"] == fastest_precision("cpu")  # auto, stored resolved
+    assert f"precision: {fastest_precision('cpu')} (auto" in proc.stdout + proc.stderr
     assert (run_dir / "logs" / "metrics.csv").is_file() and any((run_dir / "tb").iterdir())
 
     resumed = tmp_path / "resumed"
@@ -78,3 +82,12 @@ def test_data_and_experiment_configs_override_the_train_defaults(overrides, expe
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
         cfg = compose("train", overrides=overrides)
     assert {key: OmegaConf.select(cfg, key) for key in expected} == expected
+
+
+def test_compiled_model_trains_and_saves_plain_parameter_names(tiny_cityscapes, tmp_path):
+    run_dir = tmp_path / "run"
+    proc = run_train("head=ccnet", "model.compile=eager", *tiny_overrides(tiny_cityscapes, run_dir, steps=2))
+    assert "| mIoU |" in proc.stdout
+    ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    names = list(ckpt["state_dict"])
+    assert "model.head.cca.gamma" in names and not any("_orig_mod" in n for n in names)

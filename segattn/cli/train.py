@@ -72,13 +72,13 @@ def train(cfg: DictConfig) -> dict:
     from segattn.models.build import build_segmentor
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    cfg.trainer.precision = training_precision(cfg.trainer)  # stored resolved in every checkpoint's config
-    rank_zero_info(f"precision: {cfg.trainer.precision}")
+    asked, cfg.trainer.precision = cfg.trainer.precision, training_precision(cfg.trainer)  # checkpoints store it resolved
+    rank_zero_info(f"precision: {cfg.trainer.precision}" + (" (auto: the fastest on this device)" if asked == "auto" else ""))
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     model = build_segmentor(cfg, datamodule.num_classes)
-    if cfg.model.get("compile"):
-        model.compile()  # in place: parameter names (and checkpoints) stay those of the plain model
+    if cfg.model.get("compile"):  # in place: parameter names (and checkpoints) stay those of the plain model
+        model.compile(**({} if cfg.model.compile is True else {"backend": cfg.model.compile}))
     module = SegmentationModule(
         model, instantiate(cfg.loss), datamodule.class_names, cfg.optim, cfg.trainer.max_steps,
         run_config=OmegaConf.to_container(cfg, resolve=True),

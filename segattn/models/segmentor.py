@@ -44,6 +44,12 @@ class Segmentor(nn.Module):
             outputs["aux"] = self.aux_head(features[-2])["out"]
         return {name: _resize(logits, x.shape[-2:]) for name, logits in outputs.items()}
 
+    def compile(self, *args, **kwargs) -> None:
+        """``torch.compile`` the backbone and the heads in place (``forward_train`` calls them, not ``self``);
+        arguments as :meth:`torch.nn.Module.compile`. Parameter names and checkpoints stay as they are."""
+        for child in self.children():
+            child.compile(*args, **kwargs)
+
     def forward(self, x: Tensor) -> Tensor:
         """Main logits ``B x K x H x W``."""
         return _resize(self.head(self.backbone(x)[-1])["out"], x.shape[-2:])

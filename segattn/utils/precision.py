@@ -19,18 +19,28 @@ AUTOCAST_DTYPES = {"32-true": None, "16-mixed": torch.float16, "bf16-mixed": tor
 INFERENCE_PRECISIONS = ("auto", *AUTOCAST_DTYPES)
 
 
+BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})  # x86 AVX-512 BF16 and AMX; Arm's BF16 extension
+
+
 @functools.lru_cache(maxsize=None)
 def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bf16 natively: x86 AVX-512 BF16 or AMX-BF16, Arm's BF16 extension."""
+    """Whether this CPU computes bf16 natively (:data:`BF16_CPU_FLAGS` in /proc/cpuinfo; sysctl on macOS)."""
     if platform.system() == "Darwin":
         query = subprocess.run(["sysctl", "-n", "hw.optional.arm.FEAT_BF16"], capture_output=True, text=True)
         return query.stdout.strip() == "1"
     try:
-        text = Path("/proc/cpuinfo").read_text()
+        return cpuinfo_has_bf16(Path("/proc/cpuinfo").read_text())
     except OSError:
         return False
-    flags = {word for line in text.splitlines() if line.startswith(("flags", "Features")) for word in line.split()}
-    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def cpuinfo_has_bf16(cpuinfo: str) -> bool:
+    """Whether the ``flags`` (x86) or ``Features`` (Arm) lines of a /proc/cpuinfo text name a bf16 unit."""
+    for line in cpuinfo.splitlines():
+        key, _, values = line.partition(":")
+        if key.strip() in ("flags", "Features") and BF16_CPU_FLAGS & set(values.split()):
+            return True
+    return False
 
 
 def fastest_precision(device: torch.device | str) -> str:
