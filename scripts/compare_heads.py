@@ -24,7 +24,9 @@ from pathlib import Path
 
 import torch
 
+from segattn.engine.launch import training_precision
 from segattn.utils.io import atomic_path, write_text
+from segattn.utils.precision import autocast_dtype
 from segattn.utils.profiling import peak_memory_bytes, training_step
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +52,7 @@ def compose(overrides: list[str]):
 
 
 def train_step_peak_mb(overrides: list[str]) -> float:
-    """Peak tensor MB of one training step of the model and batch shape the run used (CPU, fp32)."""
+    """Peak tensor MB of one training step of the model, batch shape and precision the run used (CPU)."""
     from segattn.models.build import build_segmentor
 
     cfg = compose(overrides)
@@ -59,7 +61,8 @@ def train_step_peak_mb(overrides: list[str]) -> float:
     model = build_segmentor(cfg, num_classes).train()
     b, (h, w) = cfg.data.batch_size, cfg.data.train_transform.crop_size
     images, masks = torch.randn(b, 3, h, w), torch.randint(0, num_classes, (b, h, w))
-    step = training_step(model, images, masks, torch.optim.SGD(model.parameters(), lr=0.01))
+    amp = autocast_dtype(training_precision(cfg.trainer))  # the run's precision
+    step = training_step(model, images, masks, torch.optim.SGD(model.parameters(), lr=0.01), amp)
     return peak_memory_bytes(step, torch.device("cpu")) / 1e6
 
 
@@ -139,7 +142,7 @@ def main() -> None:
     recipe = (f"{h}x{w} images, ResNet-{cfg.backbone.depth} output stride {cfg.backbone.output_stride} from scratch, "
               f"head channels {cfg.head.channels}, auxiliary FCN head weight {cfg.model.aux_weight}, "
               f"batch {cfg.data.batch_size}, {cfg.trainer.max_steps} steps, SGD lr {cfg.optim.lr} "
-              f"(head x{cfg.optim.head_lr_mult}), CPU ({torch.get_num_threads()} threads). "
+              f"(head x{cfg.optim.head_lr_mult}), {training_precision(cfg.trainer)}, CPU ({torch.get_num_threads()} threads). "
               f"Colour classes: a local head can only guess (25% per pixel).")
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))

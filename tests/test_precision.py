@@ -158,3 +158,28 @@ def test_segmentor_compile_reaches_the_training_forward():
     assert not any("_orig_mod" in n for n, _ in model.named_parameters())
     for name in expected:
         torch.testing.assert_close(outputs[name], expected[name])
+
+
+@pytest.mark.parametrize("asked", ["32-true", "bf16-mixed", "auto"])
+def test_evaluation_predicts_under_the_asked_precision(asked):
+    from omegaconf import OmegaConf
+
+    from segattn.cli.evaluate import EvaluationError, Predictor, check_settings
+
+    class Probe(torch.nn.Module):
+        seen = None
+
+        def forward(self, x):
+            Probe.seen = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else torch.float32
+            return torch.nn.functional.conv2d(x, torch.ones(2, 3, 1, 1))  # 2 classes
+
+    ev = OmegaConf.create({"mode": "whole", "crop_size": [8, 8], "stride": [8, 8], "scales": [1.0], "flip": False,
+                           "precision": asked, "device": "cpu"})
+    check_settings(ev)
+    predictor = Predictor(Probe(), ev, num_classes=2, device=torch.device("cpu"))
+    pred = predictor(torch.randn(1, 3, 8, 8), (8, 8))
+    expected = resolve_precision(asked, "cpu")
+    assert predictor.precision == expected and pred.shape == (1, 8, 8)
+    assert Probe.seen == (torch.bfloat16 if expected == "bf16-mixed" else torch.float32)
+    with pytest.raises(EvaluationError, match="eval.precision must be one of"):
+        check_settings(OmegaConf.merge(ev, {"precision": "fp8"}))

@@ -16,6 +16,7 @@ from segattn.utils.precision import resolve_precision
 def trainer_kwargs(trainer_cfg: Mapping) -> dict[str, Any]:
     """``cfg.trainer`` -> keyword arguments of ``pl.Trainer``.
 
+    - ``precision: auto`` becomes the precision the training device computes fastest;
     - ``_target_`` entries (``strategy``, ``plugins``) are instantiated;
     - processes started by torchrun or srun set ``devices`` (when ``auto``) and ``num_nodes`` (when unset);
     - ``sync_batchnorm`` is dropped, with one log line, unless training runs on CUDA devices
@@ -26,6 +27,7 @@ def trainer_kwargs(trainer_cfg: Mapping) -> dict[str, Any]:
     - checkpoints are written atomically (:class:`AtomicCheckpointIO`).
     """
     kwargs = instantiate(trainer_cfg, _convert_="all")
+    kwargs["precision"] = training_precision(trainer_cfg)
     launched = launched_processes()
     if launched is not None:
         per_node, nodes = launched
