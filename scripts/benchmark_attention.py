@@ -5,7 +5,8 @@ mmcv ships, as comparison), DANet PAM and CAM, NonLocal2d in each mode with and 
 sub-sampling on its matmul and SDPA paths, and a naive non-local block (full HW x HW matmul, 256
 inner channels) as the baseline of the CCNet paper's comparison.
 
-Protocol: fp32, batch 1; the input (requires grad) and the output gradient are allocated before
+Protocol: fp32 (or ``--precision bf16-mixed``: autocast, input in bf16), batch 1; the input
+(requires grad, as the previous layer's output does) and the output gradient are allocated before
 the step; a step is ``out = block(x); out.backward(grad)`` and drops all gradients. Time: median
 of ``--repeats`` steps after ``--warmup``. Memory: peak of the running sum of the alloc/free
 records of ``torch.profiler.profile(profile_memory=True)`` during one step, on the block's device
@@ -32,6 +33,7 @@ from torch import nn
 from segattn.models.attention.criss_cross import CrissCrossAttention
 from segattn.models.attention.dual import ChannelAttention, PositionAttention
 from segattn.models.attention.non_local import NonLocal2d
+from segattn.utils.precision import autocast_dtype
 from segattn.utils.profiling import peak_memory_bytes
 
 CHANNELS = 512
@@ -108,17 +110,23 @@ def methods() -> list[Method]:
     return rows
 
 
-def measure(method: Method, size: tuple[int, int], device: torch.device, warmup: int, repeats: int) -> tuple[float, float]:
-    """(median seconds, peak MB) of one forward+backward step."""
+def measure(method: Method, size: tuple[int, int], device: torch.device, warmup: int, repeats: int,
+            amp: torch.dtype | None = None) -> tuple[float, float]:
+    """(median seconds, peak MB) of one forward+backward step, as a network runs the block: the input
+    requires grad (it is the previous layer's output; under autocast, in ``amp``) and the upstream
+    gradient exists before the step."""
     torch.manual_seed(0)
     block = method.build().to(device)
-    x = torch.randn(1, CHANNELS, *size, device=device, requires_grad=True)
-    with torch.no_grad():
+    x = torch.randn(1, CHANNELS, *size, device=device, dtype=amp or torch.float32, requires_grad=True)
+    autocast = dict(device_type=device.type, dtype=amp or torch.float32, enabled=amp is not None)
+    with torch.no_grad(), torch.autocast(**autocast):
         grad = torch.randn_like(block(x))
     params = list(block.parameters())
 
     def step():
-        block(x).backward(grad)
+        with torch.autocast(**autocast):
+            out = block(x)
+        out.backward(grad)
         for p in [x, *params]:
             p.grad = None
 
@@ -151,7 +159,8 @@ def write_table(rows: list[dict], path: Path) -> str:
         sizes = list(dict.fromkeys(r["size"] for r in rows if r["device"] == device))
         names = list(dict.fromkeys(r["method"] for r in rows if r["device"] == device))
         cell = {(r["method"], r["size"]): r for r in rows if r["device"] == device}
-        lines += [f"### {device}, fp32 forward+backward, {CHANNELS} channels, batch 1: median time ms / peak MB", ""]
+        precision = next(r["precision"] for r in rows if r["device"] == device)
+        lines += [f"### {device}, {precision} forward+backward, {CHANNELS} channels, batch 1: median time ms / peak MB", ""]
         lines += ["| method | " + " | ".join(sizes) + " |", "|---" * (len(sizes) + 1) + "|"]
         for name in names:
             values = []
@@ -189,17 +198,18 @@ def plot(rows: list[dict], path: Path) -> None:
 
 
 def check_goals(rows: list[dict]) -> list[str]:
-    """Issue 3's goals: CPU, 97x97, criss-cross R=2 against naive non-local and einsum R=2."""
+    """The goals at CPU 97x97 for criss-cross R=2: against naive non-local (issue 3: 5x faster; issue 15:
+    12x less memory) and against mmcv's einsum R=2 (issue 3: 1.2x faster; issue 15: at most 0.65x its memory)."""
     cell = {r["method"]: r for r in rows if r["device"] == "cpu" and r["size"] == GOAL_SIZE and r["time_ms"] != ""}
     ours = cell.get("criss-cross R=2")
-    goals = [("naive non-local (HW x HW, 256 ch)", 10.0, 5.0), ("criss-cross einsum (mmcv) R=2", 1.3, 1.2)]
+    goals = [("naive non-local (HW x HW, 256 ch)", 12.0, 5.0), ("criss-cross einsum (mmcv) R=2", 1 / 0.65, 1.2)]
     lines = []
     for other, memory_goal, time_goal in goals:
         if ours is None or other not in cell:
             continue
         memory, speed = cell[other]["peak_mb"] / ours["peak_mb"], cell[other]["time_ms"] / ours["time_ms"]
         verdict = "met" if memory >= memory_goal and speed >= time_goal else "NOT met"
-        lines.append(f"criss-cross R=2 vs {other}: {memory:.2f}x less memory (goal {memory_goal}x), "
+        lines.append(f"criss-cross R=2 vs {other}: {memory:.2f}x less memory (goal {memory_goal:.2f}x), "
                      f"{speed:.2f}x faster (goal {time_goal}x): {verdict}")
     return lines
 
@@ -214,6 +224,8 @@ def main() -> None:
     parser.add_argument("--max-pairwise", type=int, default=None,
                         help="largest H*W for blocks with an HW x HW affinity (default 9409 on CPU, no limit on CUDA)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    parser.add_argument("--precision", default="32-true", choices=["32-true", "bf16-mixed", "16-mixed"],
+                        help="32-true (the reference rows), or autocast with the input in bf16/fp16 as a network gives it")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/attention"))
     args = parser.parse_args()
 
@@ -235,10 +247,10 @@ def main() -> None:
         label = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
         for h, w in sizes:
             for method in wanted:
-                row = {"device": device_name, "device_name": label, "size": f"{h}x{w}", "positions": h * w,
+                row = {"device": device_name, "precision": args.precision, "device_name": label, "size": f"{h}x{w}", "positions": h * w,
                        "method": method.name, "time_ms": "", "peak_mb": ""}
                 if not (method.pairwise and limit and h * w > limit):
-                    seconds, mb = measure(method, (h, w), device, args.warmup, args.repeats)
+                    seconds, mb = measure(method, (h, w), device, args.warmup, args.repeats, autocast_dtype(args.precision))
                     row.update(time_ms=seconds * 1e3, peak_mb=mb)
                     print(f"{label} {h}x{w} {method.name}: {seconds * 1e3:.1f} ms, {mb:.1f} MB", flush=True)
                 rows.append(row)
@@ -251,7 +263,7 @@ def main() -> None:
     goals = check_goals(rows)
     if goals:
         with open(args.out / "results.md", "a") as f:
-            f.write("\nGoals (issue 3, CPU 97x97):\n\n" + "".join(f"- {line}\n" for line in goals))
+            f.write("\nGoals (CPU 97x97):\n\n" + "".join(f"- {line}\n" for line in goals))
     print("\n" + table + "\n".join(goals))
     plot(rows, args.out / "results.png")
     print(f"wrote {args.out / 'results.csv'}, {args.out / 'results.md'}, {args.out / 'results.png'}")

@@ -113,3 +113,16 @@ def test_benchmark_script_writes_tables_plot_and_profile(tmp_path):
     assert "| ccnet_r2 |" in (tmp_path / f"results_{tag}.md").read_text()
     assert (tmp_path / f"results_{tag}.png").stat().st_size > 0
     assert len(list(tmp_path.glob(f"profile_{tag}_*.txt"))) == 1
+
+
+def test_attention_benchmark_runs_blocks_as_a_network_does(tmp_path, precision="bf16-mixed"):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "benchmark_attention.py"), "--sizes", "9x9", "--devices", "cpu",
+         "--methods", "criss-cross R=2,PAM", "--warmup", "0", "--repeats", "1", "--precision", precision,
+         "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = list(csv.DictReader(open(tmp_path / "results.csv")))
+    assert [(r["method"], r["precision"]) for r in rows] == [("criss-cross R=2", precision), ("PAM", precision)]
+    assert all(float(r["peak_mb"]) > 0 for r in rows)
+    assert f"cpu, {precision} forward+backward" in (tmp_path / "results.md").read_text()
