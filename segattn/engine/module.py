@@ -47,7 +47,8 @@ class SegmentationModule(pl.LightningModule):
         logits = self.model(batch["image"])
         mask = batch["mask"]
         if logits.shape[-2:] != mask.shape[-2:]:  # image resized for inference: compare at label size
-            logits = F.interpolate(logits, size=mask.shape[-2:], mode="bilinear", align_corners=False)
+            logits = F.interpolate(logits, size=mask.shape[-2:], mode="bilinear",
+                                   align_corners=getattr(self.model, "align_corners", False))
         self.val_confusion.update(logits.argmax(1), mask)
 
     def on_validation_epoch_end(self) -> None:

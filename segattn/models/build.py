@@ -7,7 +7,10 @@ from hydra.utils import instantiate
 
 from segattn.models.segmentor import Segmentor
 
+TRAINING_ONLY_KEYS = ("init_from",)  # model.* keys read by train.py, not by the Segmentor
+
 
 def build_segmentor(config: Mapping, num_classes: int) -> Segmentor:
-    """``config`` holds ``backbone`` (``_target_`` config), ``head`` (partial) and ``model`` (aux settings)."""
-    return Segmentor(instantiate(config["backbone"]), instantiate(config["head"]), num_classes, **config["model"])
+    """``config`` holds ``backbone`` (``_target_`` config), ``head`` (partial) and ``model`` (aux, resize, input)."""
+    model = {k: v for k, v in dict(config["model"]).items() if k not in TRAINING_ONLY_KEYS}
+    return Segmentor(instantiate(config["backbone"]), instantiate(config["head"]), num_classes, **model)
