@@ -6,7 +6,6 @@ writes the reports of :mod:`segattn.evaluation.report` to ``eval.out``. See ``co
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 import sys
 import time
@@ -42,42 +41,23 @@ def resolve_checkpoint(ckpt: str) -> Path:
 
 def load_checkpoint(path: Path) -> dict:
     """The checkpoint dict; it must hold ``state_dict``, ``config`` and ``class_names`` of a segattn run."""
-    import torch
+    from segattn.models.checkpoint import CheckpointError, read_checkpoint
 
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain data only
-    except Exception as err:  # pickle/zip errors of all kinds: the file is not a checkpoint
-        raise EvaluationError(f"{path} is not a readable PyTorch checkpoint ({type(err).__name__}: {err})") from None
-    missing = [key for key in ("state_dict", "config", "class_names") if not isinstance(ckpt, dict) or key not in ckpt]
-    if missing:
-        found = sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise EvaluationError(f"{path} is not a segattn training checkpoint: missing {missing}, found {found}")
-    return ckpt
+        return read_checkpoint(path)
+    except CheckpointError as err:
+        raise EvaluationError(str(err)) from None
 
 
 def build_model(ckpt: dict, path: Path):
     """The Segmentor of the checkpoint's config with its weights (eval mode, on CPU)."""
-    from segattn.models.build import build_segmentor
+    from segattn.models.checkpoint import CheckpointError
+    from segattn.models.checkpoint import build_model as build
 
-    config = copy.deepcopy(ckpt["config"])
-    config["backbone"]["pretrained"] = None  # the checkpoint holds the weights; no download
-    model = build_segmentor(config, len(ckpt["class_names"]))
-    state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
-    own = model.state_dict()
-    missing, unexpected = sorted(own.keys() - state.keys()), sorted(state.keys() - own.keys())
-    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
-              for k in sorted(own.keys() & state.keys()) if state[k].shape != own[k].shape]
-    if missing or unexpected or shapes:
-        problems = [f"{len(items)} {kind} (e.g. {', '.join(items[:3])})"
-                    for kind, items in (("missing", missing), ("unexpected", unexpected),
-                                        ("with another shape, checkpoint vs model", shapes)) if items]
-        raise EvaluationError(
-            f"the weights in {path} do not fit the model built from its config "
-            f"(head {config['head'].get('_target_')}, backbone depth {config['backbone'].get('depth')}, "
-            f"{len(ckpt['class_names'])} classes): parameters " + "; ".join(problems)
-        )
-    model.load_state_dict(state)
-    return model.eval()
+    try:
+        return build(ckpt, path)
+    except CheckpointError as err:
+        raise EvaluationError(str(err)) from None
 
 
 def data_config(saved: dict, given: DictConfig) -> DictConfig:

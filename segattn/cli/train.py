@@ -73,6 +73,10 @@ def train(cfg: DictConfig) -> dict:
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     model = build_segmentor(cfg, datamodule.num_classes)
+    if cfg.model.get("init_from"):
+        from segattn.engine.init_from import init_from
+
+        print(init_from(model, cfg.model.init_from))
     module = SegmentationModule(
         model, instantiate(cfg.loss), datamodule.class_names, cfg.optim, cfg.trainer.max_steps,
         run_config=OmegaConf.to_container(cfg, resolve=True),
@@ -108,6 +112,7 @@ def main(cfg: DictConfig) -> None:
     from omegaconf.errors import MissingMandatoryValue
 
     from segattn.data.errors import DatasetError
+    from segattn.engine.init_from import InitFromError
 
     try:
         train(cfg)
@@ -115,7 +120,7 @@ def main(cfg: DictConfig) -> None:
         hint = (" (the folder you unpacked the dataset into; data/README.md shows the layout each dataset expects)"
                 if err.full_key == "data.root" else " (see the comment beside it in conf/)")
         raise SystemExit(f"train.py: error: {err.full_key} is required: pass {err.full_key}=<value>{hint}") from None
-    except (DatasetError, FileNotFoundError) as err:
+    except (DatasetError, FileNotFoundError, InitFromError) as err:
         raise SystemExit(f"train.py: error: {err}") from None
 
 
