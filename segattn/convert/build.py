@@ -99,7 +99,7 @@ def convert_checkpoint(src: str | Path, fmt: str = "auto", dataset: Optional[str
     palette = [list(map(int, c)) for c in palette] if palette is not None else None
     config = _config(plan, dataset, names, palette, align_corners)
     model = build_segmentor(config, plan.num_classes)
-    load_strict(model, plan.state, src.name)
+    load_strict(model, plan.state, src.name, plan.origin)
     ckpt = {"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()}, "config": config,
             "class_names": list(names), "palette": palette,
             "converted_from": {"file": src.name, "format": plan.format, "notes": plan.notes}}

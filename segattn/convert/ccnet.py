@@ -45,7 +45,7 @@ def _from_inplace_abn(state: dict[str, Tensor]) -> dict[str, Tensor]:
 
 
 def plan(state: dict[str, Tensor], file_name: str) -> Plan:
-    renamed, unmatched = rename(state, RULES)
+    renamed, unmatched, origin = rename(state, RULES)
     renamed = _from_inplace_abn(renamed)
     backbone = infer_backbone(renamed, "ccnet")
     backbone.update(output_stride=8, ceil_mode=True, contract_dilation=False)
@@ -58,4 +58,4 @@ def plan(state: dict[str, Tensor], file_name: str) -> Plan:
              "InPlaceABN scales |w|+eps written as BatchNorm weights; dsn conv bias folded into its BN",
              "BGR input minus caffe means, no std; LeakyReLU 0.01 in the heads; max-pool ceil_mode"]
     return Plan("ccnet", backbone, head, model, renamed, unmatched,
-                num_classes=out_channels(renamed, "head.cls.1.weight"), notes=notes)
+                num_classes=out_channels(renamed, "head.cls.1.weight"), notes=notes, origin=origin)

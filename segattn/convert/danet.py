@@ -30,7 +30,7 @@ def matches(state: dict[str, Tensor]) -> bool:
 
 
 def plan(state: dict[str, Tensor], file_name: str) -> Plan:
-    renamed, unmatched = rename(state, RULES)
+    renamed, unmatched, origin = rename(state, RULES)
     backbone = infer_backbone(renamed, "ccnet")
     backbone.update(output_stride=8, contract_dilation=True, multi_grid=list(MULTI_GRID))
     head = {"name": "danet", "channels": out_channels(renamed, "head.conv5a.0.weight"),
@@ -40,4 +40,4 @@ def plan(state: dict[str, Tensor], file_name: str) -> Plan:
     notes = [f"layer4 multi-grid {MULTI_GRID} (the Cityscapes release; not stored in the weights)",
              "PyTorch-Encoding dilation: first block of layer3/layer4 at half the dilation"]
     return Plan("danet", backbone, head, model, renamed, unmatched,
-                num_classes=out_channels(renamed, "head.conv8.1.weight"), notes=notes)
+                num_classes=out_channels(renamed, "head.conv8.1.weight"), notes=notes, origin=origin)

@@ -101,10 +101,10 @@ def plan(state: dict[str, Tensor], file_name: str) -> Plan:
     kind = head_type(state)
     head_rules, head, notes = _head_rules(state, kind)
     aux_rules, model = _aux(state)
-    renamed, unmatched = rename(state, [("backbone.", "backbone."), *head_rules, *aux_rules])
+    renamed, unmatched, origin = rename(state, [("backbone.", "backbone."), *head_rules, *aux_rules])
     backbone = infer_backbone(renamed, "v1c")
     output_stride = 16 if "-d16" in file_name else 8
     backbone.update(output_stride=output_stride, contract_dilation=True, dilate_basic_conv2=False)
     notes.append(f"ResNetV1c output stride {output_stride} (from the file name), contract_dilation, mmseg BasicBlock")
     return Plan("mmseg", backbone, head, model, renamed, unmatched,
-                num_classes=out_channels(state, f"{D}.conv_seg.weight"), notes=notes)
+                num_classes=out_channels(state, f"{D}.conv_seg.weight"), notes=notes, origin=origin)

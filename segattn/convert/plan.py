@@ -9,7 +9,7 @@ from torch import Tensor
 @dataclass
 class Plan:
     """``backbone`` / ``head`` / ``model``: config values (``head["name"]`` is the ``head=`` group);
-    ``state``: tensors under Segmentor keys; ``unmatched``: source keys no rule took; ``notes``:
+    ``state``: tensors under Segmentor keys (``origin``: their source keys); ``unmatched``: source keys no rule took; ``notes``:
     settings that the tensors do not show and were taken from the release (printed to the user)."""
 
     format: str
@@ -20,6 +20,7 @@ class Plan:
     unmatched: list[str]
     num_classes: int
     notes: list[str] = field(default_factory=list)
+    origin: dict[str, str] = field(default_factory=dict)  # segattn key -> source key
 
 
 def conv_bn(src: str, dst: str) -> list[tuple[str, str]]:

@@ -41,7 +41,10 @@ def _load_full(path: Path) -> Any:
 
 def _read_error(path: Path, err: Exception) -> ConversionError:
     text = str(err).splitlines()[0] if str(err) else type(err).__name__
-    if zipfile.is_zipfile(path) or "central directory" in text or "EOF" in text or isinstance(err, EOFError):
+    with open(path, "rb") as f:
+        zip_start = f.read(4) == b"PK\x03\x04"  # torch.save's zip format, whose index sits at the end
+    truncated = (zip_start and not zipfile.is_zipfile(path)) or isinstance(err, EOFError) or "truncated" in text
+    if truncated or "central directory" in text:
         return ConversionError(f"{path} is truncated or damaged ({type(err).__name__}: {text}); download it again")
     return ConversionError(f"{path} is not a PyTorch checkpoint ({type(err).__name__}: {text})")
 
