@@ -279,16 +279,27 @@ def _positive_list(value, length: Optional[int] = None) -> bool:
             and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in value))
 
 
+RECIPE_DEFAULTS = {"mode": "whole", "crop_size": [769, 769], "stride": [513, 513]}
+
+
+def apply_recipe(ev: DictConfig, recipe: Optional[dict]) -> None:
+    """Fill the ``eval`` keys left null with the checkpoint's recipe (its config's ``eval``), else the defaults."""
+    for key, default in RECIPE_DEFAULTS.items():
+        if ev[key] is None:
+            value = (recipe or {}).get(key)
+            ev[key] = value if value is not None else default
+
+
 def check_settings(ev: DictConfig) -> None:
-    """Raise one message for a malformed ``eval`` setting."""
-    if ev.mode not in ("whole", "slide"):
+    """Raise one message for a malformed ``eval`` setting (keys still null are filled later from the recipe)."""
+    if ev.mode is not None and ev.mode not in ("whole", "slide"):
         raise EvaluationError(f"eval.mode must be whole or slide, got {ev.mode!r}")
     if not _positive_list(ev.scales):
         raise EvaluationError(
             f"eval.scales must be a non-empty list of positive numbers, e.g. [0.75,1.0,1.25]; got {ev.scales}"
         )
     for key in ("crop_size", "stride"):
-        if ev.mode == "slide" and not _positive_list(ev[key], 2):
+        if ev.mode == "slide" and ev[key] is not None and not _positive_list(ev[key], 2):
             raise EvaluationError(f"eval.{key} must be two positive integers [h,w], e.g. [769,769]; got {ev[key]}")
 
 
@@ -300,6 +311,8 @@ def evaluate(cfg: DictConfig) -> Optional[dict]:
     check_settings(ev)
     ckpt_path = resolve_checkpoint(str(cfg.ckpt))
     ckpt = load_checkpoint(ckpt_path)
+    apply_recipe(ev, ckpt["config"].get("eval"))
+    check_settings(ev)
     data_cfg = data_config(ckpt["config"]["data"], cfg.data)
     datamodule = instantiate(data_cfg, val_split=ev.split)
     trained = list(ckpt["class_names"])

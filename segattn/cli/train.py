@@ -80,6 +80,7 @@ def train(cfg: DictConfig) -> dict:
     module = SegmentationModule(
         model, instantiate(cfg.loss), datamodule.class_names, cfg.optim, cfg.trainer.max_steps,
         run_config=OmegaConf.to_container(cfg, resolve=True),
+        aux_criterion=instantiate(cfg.loss_aux) if cfg.get("loss_aux") else None,
     )
     ckpt_dir = run_dir / "checkpoints"
     callbacks = [

@@ -39,6 +39,24 @@ def zoo_align_corners(file_name: str) -> bool:
     return "769x769" in file_name
 
 
+def test_pipeline(fmt: str, file_name: str, dataset: Optional[str]) -> tuple[dict, dict]:
+    """The release's test settings: ``(eval section, val_transform update)`` of the converted config.
+
+    mmseg 769x769 Cityscapes: resize to 2049x1025 (keep ratio), slide 769 / stride 513; other mmseg
+    Cityscapes: (2048, 1024), whole; mmseg ADE20K: (2048, 512), whole; official CCNet: slide 769 / 513.
+    """
+    slide = {"mode": "slide", "crop_size": [769, 769], "stride": [513, 513]}
+    whole = {"mode": "whole", "crop_size": None, "stride": None}
+    if fmt == "ccnet":
+        return slide, {}
+    if fmt != "mmseg" or dataset is None:
+        return whole, {}
+    if dataset == "cityscapes":
+        return (slide, {"resize_scale": [2049, 1025]}) if zoo_align_corners(file_name) else \
+            (whole, {"resize_scale": [2048, 1024]})
+    return whole, {"resize_short": None, "resize_scale": [2048, 512]}
+
+
 def _dataset_from_name(file_name: str) -> Optional[str]:
     return next((d for d in DATASETS if re.search(rf"(^|[_\-.]){d}([_\-.]|$)", file_name)), None)
 
@@ -58,7 +76,9 @@ def _config(plan: Plan, dataset: Optional[str], class_names: Sequence[str], pale
         data = OmegaConf.load(conf / "data" / "folder.yaml")
         data.dataset.classes = list(class_names)
         data.dataset.palette = [list(c) for c in palette] if palette else None
-    cfg = OmegaConf.create({"backbone": backbone, "head": head, "model": model, "data": data})
+    test, val_transform = test_pipeline(plan.format, plan.file_name, dataset)
+    data.val_transform.update(val_transform)
+    cfg = OmegaConf.create({"backbone": backbone, "head": head, "model": model, "data": data, "eval": test})
     return OmegaConf.to_container(cfg, resolve=False)
 
 

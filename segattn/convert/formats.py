@@ -31,6 +31,7 @@ def plan_for(state: dict[str, Tensor], source: str, file_name: str, fmt: str = "
     result = READERS[name].plan(state, file_name) if READERS[name].matches(state) else None
     if result is None:
         raise ConversionError(f"{source} is not in the {name} layout (first keys: {', '.join(list(state)[:5])})")
+    result.file_name = file_name
     if result.unmatched:
         raise ConversionError(
             f"{source}: {len(result.unmatched)} tensors have no place in a segattn model of the {name} layout "

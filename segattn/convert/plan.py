@@ -21,6 +21,7 @@ class Plan:
     num_classes: int
     notes: list[str] = field(default_factory=list)
     origin: dict[str, str] = field(default_factory=dict)  # segattn key -> source key
+    file_name: str = ""
 
 
 def conv_bn(src: str, dst: str) -> list[tuple[str, str]]:

@@ -6,6 +6,7 @@ from typing import Callable, Mapping, Optional
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from segattn.models.head_init import HEAD_INITS, mmseg_head_init
 from segattn.models.heads.fcn import FCNHead
 from segattn.models.normalization import InputNormalization
 
@@ -17,13 +18,16 @@ class Segmentor(nn.Module):
     FCN head on layer3 (same activation as the head) is trained with weight ``aux_weight`` and skipped
     at inference. Logits are resized bilinearly with ``align_corners``. ``normalization``
     (``mean``, ``std``, ``channel_order``; see :class:`InputNormalization`) re-normalises the data
-    pipeline's ImageNet-normalised RGB input to what the weights were trained with.
+    pipeline's ImageNet-normalised RGB input to what the weights were trained with. ``head_init``:
+    ``default`` (PyTorch's) or ``mmseg`` (see :func:`mmseg_head_init`) for the head and aux head.
     """
 
     def __init__(self, backbone: nn.Module, head: Callable[..., nn.Module], num_classes: int,
                  aux_weight: float = 0.4, aux_channels: int = 256, align_corners: bool = False,
-                 normalization: Optional[Mapping] = None):
+                 normalization: Optional[Mapping] = None, head_init: str = "default"):
         super().__init__()
+        if head_init not in HEAD_INITS:
+            raise ValueError(f"model.head_init must be one of {list(HEAD_INITS)}, got {head_init!r}")
         self.backbone = backbone
         self.head = head(in_channels=backbone.out_channels[-1], num_classes=num_classes)
         self.aux_weight = aux_weight
@@ -35,6 +39,10 @@ class Segmentor(nn.Module):
         self.num_classes = num_classes
         self.align_corners = bool(align_corners)
         self.normalize = InputNormalization(**(normalization or {}))
+        if head_init == "mmseg":
+            for head_module in (self.head, self.aux_head):
+                if head_module is not None:
+                    mmseg_head_init(head_module, num_classes)
 
     @property
     def loss_weights(self) -> dict[str, float]:
