@@ -105,6 +105,7 @@ def plan(state: dict[str, Tensor], file_name: str) -> Plan:
     backbone = infer_backbone(renamed, "v1c")
     output_stride = 16 if "-d16" in file_name else 8
     backbone.update(output_stride=output_stride, contract_dilation=True, dilate_basic_conv2=False)
-    notes.append(f"ResNetV1c output stride {output_stride} (from the file name), contract_dilation, mmseg BasicBlock")
+    basic = ", BasicBlock's second conv undilated" if backbone["depth"] < 50 else ""
+    notes.append(f"ResNetV1c output stride {output_stride} (from the file name), contract_dilation{basic}")
     return Plan("mmseg", backbone, head, model, renamed, unmatched,
                 num_classes=out_channels(state, f"{D}.conv_seg.weight"), notes=notes, origin=origin)
