@@ -54,6 +54,21 @@ def test_layout_matters_contract_dilation_and_align_corners():
     assert build_segmentor(ckpt["config"], 19).backbone.layer3[0].conv2.dilation == (1, 1)
 
 
+def test_older_zoo_files_with_gamma_parameters_convert_the_same(tmp_path):
+    """mmseg before mmcv's ``Scale`` stored attention gammas as ``...gamma`` of shape (1,)."""
+    stem = next(s for s in STEMS if s.startswith("danet"))
+    x, expected, _ = _reference(stem)
+
+    def older(data):
+        state = data["state_dict"]
+        for key in [k for k in state if k.endswith("gamma.scale")]:
+            state[key[: -len(".scale")]] = state.pop(key).reshape(1)
+
+    convert_main([str(_edited_copy(tmp_path, stem, older, f"{stem}.pth")), str(tmp_path / "old.ckpt")])
+    with torch.no_grad():
+        assert _rel_error(segattn.load_model(tmp_path / "old.ckpt").double()(x), expected) < 1e-6
+
+
 def test_align_corners_flag_and_dataset_override(tmp_path):
     stem = next(s for s in STEMS if s.startswith("ccnet"))
     ckpt, summary = convert_checkpoint(FIXTURES / f"{stem}.pth", align_corners=True)

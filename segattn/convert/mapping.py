@@ -15,7 +15,8 @@ def rename(state: Mapping[str, Tensor], rules: Rules) -> tuple[dict[str, Tensor]
 
     Returns the renamed tensors, the source keys no rule matched, and each new key's source key.
 
-    A rule ending in ``gamma.scale`` (mmcv's ``Scale``, a 0-d tensor) maps to ``gamma`` of shape ``(1,)``.
+    A ``gamma.scale`` key (mmcv's ``Scale``, a 0-d tensor) maps to shape ``(1,)``; older mmseg files name the
+    same tensor ``gamma`` with shape ``(1,)`` already.
     """
     renamed, unmatched, origin = {}, [], {}
     for key, value in state.items():

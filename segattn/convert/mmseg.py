@@ -56,8 +56,9 @@ def _head_rules(state: dict[str, Tensor], kind: str) -> tuple[list, dict, list[s
     if kind == "DAHead":
         rules = [*conv_bn(f"{D}.pam_in_conv", "head.conv5a"), (f"{D}.pam.query_project.", "head.sa.query_conv."),
                  (f"{D}.pam.key_project.", "head.sa.key_conv."), (f"{D}.pam.value_project.", "head.sa.value_conv."),
-                 (f"{D}.pam.gamma.scale", "head.sa.gamma"), *conv_bn(f"{D}.pam_out_conv", "head.conv51"),
-                 *conv_bn(f"{D}.cam_in_conv", "head.conv5c"), (f"{D}.cam.gamma.scale", "head.sc.gamma"),
+                 (f"{D}.pam.gamma.scale", "head.sa.gamma"), (f"{D}.pam.gamma", "head.sa.gamma"),
+                 *conv_bn(f"{D}.pam_out_conv", "head.conv51"), *conv_bn(f"{D}.cam_in_conv", "head.conv5c"),
+                 (f"{D}.cam.gamma.scale", "head.sc.gamma"), (f"{D}.cam.gamma", "head.sc.gamma"),
                  *conv_bn(f"{D}.cam_out_conv", "head.conv52"), (f"{D}.pam_conv_seg.", "head.conv6.1."),
                  (f"{D}.cam_conv_seg.", "head.conv7.1."), (f"{D}.conv_seg.", "head.conv8.1.")]
         head = {"name": "danet", "channels": out_channels(state, f"{D}.pam_in_conv.conv.weight"),
