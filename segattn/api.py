@@ -34,5 +34,5 @@ def _dataset_palette(ckpt: dict):
         cls = get_class(dataset["_target_"])
         args = {k: v for k, v in dataset.items() if not k.startswith("_")}
         return [list(c) for c in cls.class_info(**args)[1]]
-    except Exception:  # any dataset class without class_info or a partial config: no palette
+    except (ImportError, AttributeError, KeyError, TypeError, ValueError):  # no class_info, partial config
         return None

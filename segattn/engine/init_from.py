@@ -14,15 +14,16 @@ class InitFromError(ValueError):
 
 def _source_weights(path: Path) -> tuple[dict[str, Tensor], str]:
     """Segmentor-keyed tensors of ``path`` and a word on where they come from."""
-    from segattn.convert import ConversionError, read_source
-    from segattn.convert.source import is_segattn_checkpoint, read_checkpoint
+    from segattn.convert import ConversionError
+    from segattn.convert.formats import plan_for
+    from segattn.convert.source import is_segattn_checkpoint, read_checkpoint, state_dict_of
     from segattn.models.checkpoint import model_weights
 
     try:
         data = read_checkpoint(path)
         if is_segattn_checkpoint(data):
             return model_weights(data), "segattn checkpoint"
-        plan, _ = read_source(path)
+        plan = plan_for(state_dict_of(data, path), str(path), path.name)
     except ConversionError as err:
         raise InitFromError(f"model.init_from={path}: {err}") from None
     return plan.state, f"{plan.format} file"
