@@ -71,3 +71,23 @@ def test_train_py_reports_another_architecture_in_one_line(tiny_cityscapes, tmp_
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith(
         f"train.py: error: model.init_from={CCNET} is another architecture than this run's model")
+
+
+def test_checkpoints_of_the_earlier_nested_deep_stem_still_load(tmp_path):
+    """Before the stem layouts, deep_stem=true nested the stem as stem.0.<i>: such runs still load."""
+    from functools import partial
+
+    from segattn.models.backbone import ResNetBackbone
+    from segattn.models.checkpoint import build_model
+    from segattn.models.heads import FCNHead
+    from segattn.models.segmentor import Segmentor
+
+    model = Segmentor(ResNetBackbone(18, deep_stem=True), partial(FCNHead, channels=8), 3, aux_channels=8)
+    state = {("model.backbone.stem.0." + k[len("backbone.stem."):] if k.startswith("backbone.stem.") else f"model.{k}"): v
+             for k, v in model.state_dict().items()}
+    assert "model.backbone.stem.0.6.weight" in state
+    config = {"backbone": {"_target_": "segattn.models.backbone.ResNetBackbone", "depth": 18, "deep_stem": True},
+              "head": {"_target_": "segattn.models.heads.fcn.FCNHead", "_partial_": True, "channels": 8},
+              "model": {"aux_channels": 8}}
+    loaded = build_model({"state_dict": state, "config": config, "class_names": ["a", "b", "c"]}, "old.ckpt")
+    assert torch.equal(loaded.backbone.stem[6].weight, model.backbone.stem[6].weight)

@@ -29,8 +29,16 @@ def read_checkpoint(path: str | Path) -> dict:
 
 
 def model_weights(ckpt: dict) -> dict[str, torch.Tensor]:
-    """The Segmentor's tensors of a checkpoint (Lightning's ``model.`` prefix removed)."""
-    return {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    """The Segmentor's tensors of a checkpoint (Lightning's ``model.`` prefix removed).
+
+    Runs of earlier versions with ``deep_stem=true`` nested the stem one level deeper
+    (``backbone.stem.0.<i>``); their keys are moved to today's flat ``backbone.stem.<i>``.
+    """
+    state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    nested = "backbone.stem.0."
+    if any(k.startswith(nested + "0.") for k in state):
+        state = {("backbone.stem." + k[len(nested):] if k.startswith(nested) else k): v for k, v in state.items()}
+    return state
 
 
 def mismatches(own: dict, state: dict) -> list[str]:
