@@ -24,7 +24,7 @@ FCN_TINY = ["backbone=resnet50", "head=fcn", "head.channels=16", "head.concat_in
 
 def test_init_from_a_zoo_file_trains_and_the_checkpoint_loads(tiny_cityscapes, tmp_path, capsys):
     cfg = compose_run(tiny_cityscapes, tmp_path / "run", *CCNET_TINY, f"model.init_from={CCNET}",
-                      "model.align_corners=true")
+                      "model.align_corners=true", "backbone.pretrained=/no/imagenet/file.pth")  # skipped
     train(cfg)
     assert f"init_from: 173 tensors from {CCNET.name} (mmseg file)" in capsys.readouterr().out
     ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)

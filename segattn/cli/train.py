@@ -72,6 +72,8 @@ def train(cfg: DictConfig) -> dict:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
+    if cfg.model.get("init_from") and cfg.backbone.get("pretrained"):
+        cfg.backbone.pretrained = None  # every backbone tensor comes from init_from: no ImageNet download
     model = build_segmentor(cfg, datamodule.num_classes)
     if cfg.model.get("init_from"):
         from segattn.engine.init_from import init_from
