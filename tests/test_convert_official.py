@@ -159,6 +159,16 @@ def test_official_danet_loads_strictly_with_multi_grid(tmp_path):
         assert model(torch.randn(1, 3, 33, 45)).shape == (1, K, 33, 45)
 
 
+def test_older_danet_release_with_the_imagenet_classifier(tmp_path):
+    source = official_danet()
+    source["pretrained.fc.weight"], source["pretrained.fc.bias"] = torch.zeros(1000, BASE * 32), torch.zeros(1000)
+    path = tmp_path / "DANet101_cityscapes.pth.tar"
+    torch.save({"epoch": 240, "state_dict": dict(source), "best_pred": 0.8}, path)
+    ckpt, summary = convert_checkpoint(path, dataset="cityscapes")
+    assert "pretrained.fc.weight, pretrained.fc.bias) is not part of the model: left out" in summary
+    assert not any(".fc." in k for k in ckpt["state_dict"])
+
+
 def test_explicit_format_that_does_not_match_is_refused(tmp_path):
     path = tmp_path / "danet.pth"
     torch.save(dict(official_danet()), path)

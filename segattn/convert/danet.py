@@ -30,7 +30,8 @@ def matches(state: dict[str, Tensor]) -> bool:
 
 
 def plan(state: dict[str, Tensor], file_name: str) -> Plan:
-    renamed, unmatched, origin = rename(state, RULES)
+    classifier = [k for k in state if k.startswith(f"{P}.fc.")]  # older releases keep the ImageNet classifier
+    renamed, unmatched, origin = rename({k: v for k, v in state.items() if k not in classifier}, RULES)
     backbone = infer_backbone(renamed, "ccnet")
     backbone.update(output_stride=8, contract_dilation=True, multi_grid=list(MULTI_GRID))
     head = {"name": "danet", "channels": out_channels(renamed, "head.conv5a.0.weight"),
@@ -39,5 +40,7 @@ def plan(state: dict[str, Tensor], file_name: str) -> Plan:
         if "aux_head.convs.0.0.weight" in renamed else {"aux_weight": 0.0}
     notes = [f"layer4 multi-grid {MULTI_GRID} (the Cityscapes release; not stored in the weights)",
              "PyTorch-Encoding dilation: first block of layer3/layer4 at half the dilation"]
+    if classifier:
+        notes.append(f"the backbone's ImageNet classifier ({', '.join(classifier)}) is not part of the model: left out")
     return Plan("danet", backbone, head, model, renamed, unmatched,
                 num_classes=out_channels(renamed, "head.conv8.1.weight"), notes=notes, origin=origin)
