@@ -13,8 +13,8 @@ from torch import nn
 from segattn.cli.config import CONFIG_DIR
 from segattn.data.transforms import build_val_transform
 from segattn.engine.schedule import poly_schedule
-from segattn.models.heads import FCNHead
 from segattn.models.head_init import mmseg_head_init
+from segattn.models.heads import FCNHead
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mmseg-tiny"
 MMSEG = ["ccnet_r101_cityscapes_mmseg", "danet_r101_cityscapes", "nonlocal_r101_cityscapes",

@@ -9,7 +9,7 @@ from torchvision import models
 
 from segattn.models.imagenet import load_pretrained
 from segattn.models.resnet_layout import (
-    DILATIONS, STEM_CHANNELS, STEMS, dilate_stage, three_conv_stem, stage_dilations, torchvision_init,
+    DILATIONS, STEM_CHANNELS, STEMS, dilate_stage, stage_dilations, three_conv_stem, torchvision_init,
 )
 
 _BUILDERS = {
