@@ -124,6 +124,10 @@ def test_class_names_need_meta_or_dataset(tmp_path):
     renamed = _edited_copy(tmp_path, stem, lambda d: d.pop("meta"), "fcn_model.pth")
     with pytest.raises(ConversionError, match="pass --dataset cityscapes or ade20k"):
         convert_checkpoint(renamed)
+    newer = _edited_copy(tmp_path, stem, lambda d: d.update(meta={"dataset_meta": {
+        "classes": [f"c{i}" for i in range(150)], "palette": [[i, i, i] for i in range(150)]}}), "fcn_new.pth")
+    ckpt, _ = convert_checkpoint(newer)  # mmseg 1.x names the classes in meta["dataset_meta"]
+    assert ckpt["class_names"][149] == "c149" and ckpt["palette"][2] == [2, 2, 2]
     ckpt, _ = convert_checkpoint(renamed, dataset="ade20k")
     assert len(ckpt["class_names"]) == 150 and ckpt["class_names"][0] == "wall"
     with pytest.raises(ConversionError, match="classifier has 150 outputs but 19 class names"):

@@ -96,7 +96,8 @@ def convert_checkpoint(src: str | Path, fmt: str = "auto", dataset: Optional[str
                        align_corners: Optional[bool] = None) -> tuple[dict, str]:
     """Return ``(segattn checkpoint dict, summary line)`` for ``src``; raises ConversionError with the reason.
 
-    Class names come from ``meta["CLASSES"]`` or ``dataset`` (default: the dataset in the file name);
+    Class names come from ``meta["CLASSES"]`` (mmseg 1.x: ``meta["dataset_meta"]["classes"]``) or ``dataset``
+    (default: the dataset in the file name);
     ``align_corners`` defaults to the zoo rule (``769x769`` -> True) for mmseg, True for CCNet/DANet.
     """
     from segattn.models.build import build_segmentor
@@ -107,8 +108,10 @@ def convert_checkpoint(src: str | Path, fmt: str = "auto", dataset: Optional[str
     if dataset is not None and dataset not in DATASETS:
         raise ConversionError(f"--dataset must be one of {list(DATASETS)}, got {dataset!r}")
     names, palette = dataset_info(dataset) if dataset else (None, None)
-    if meta.get("CLASSES"):
-        names, palette = tuple(meta["CLASSES"]), meta.get("PALETTE") or palette
+    dataset_meta = meta.get("dataset_meta") or {}  # mmseg 1.x / mmengine checkpoints
+    given = meta.get("CLASSES") or dataset_meta.get("classes")
+    if given:
+        names, palette = tuple(given), meta.get("PALETTE") or dataset_meta.get("palette") or palette
     if names is None:
         raise ConversionError(f"{src.name} names no classes (no meta CLASSES, no dataset in the file name): "
                               f"pass --dataset {' or '.join(DATASETS)}")
