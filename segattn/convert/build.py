@@ -92,13 +92,37 @@ def read_source(src: str | Path, fmt: str = "auto") -> tuple[Plan, dict]:
     return plan_for(state_dict_of(data, src), str(src), src.name, fmt), meta
 
 
+def class_names(src: Path, meta: dict, dataset: Optional[str], num_classes: int) -> tuple[list, Optional[list]]:
+    """Class names and palette: ``meta["CLASSES"]`` / ``meta["dataset_meta"]["classes"]`` (mmseg 1.x), else ``dataset``."""
+    names, palette = dataset_info(dataset) if dataset else (None, None)
+    dataset_meta = meta.get("dataset_meta") or {}
+    given = meta.get("CLASSES") or dataset_meta.get("classes")
+    if given:
+        names, palette = tuple(given), meta.get("PALETTE") or dataset_meta.get("palette") or palette
+    if names is None:
+        raise ConversionError(f"{src.name} names no classes (no meta CLASSES, no dataset in the file name): "
+                              f"pass --dataset {' or '.join(DATASETS)}")
+    if len(names) != num_classes:
+        raise ConversionError(f"the classifier has {num_classes} outputs but {len(names)} class names were given")
+    return list(names), [list(map(int, c)) for c in palette] if palette is not None else None
+
+
+def _summary(plan: Plan, config: dict, dataset: Optional[str]) -> str:
+    b, h = plan.backbone, plan.head
+    return (f"{plan.format}: {h['name']} head (channels {h['channels']}) on ResNet-{b['depth']} "
+            f"({b['stem']} stem {b['stem_channels']}, base {b['base_channels']}, output stride {b['output_stride']}), "
+            f"{plan.num_classes} classes ({dataset or 'names from meta'}), aux head "
+            f"{'yes' if config['model']['aux_weight'] > 0 else 'no'}, align_corners={config['model']['align_corners']}, "
+            f"{len(plan.state)} tensors; assumed: {'; '.join(plan.notes)}")
+
+
 def convert_checkpoint(src: str | Path, fmt: str = "auto", dataset: Optional[str] = None,
                        align_corners: Optional[bool] = None) -> tuple[dict, str]:
     """Return ``(segattn checkpoint dict, summary line)`` for ``src``; raises ConversionError with the reason.
 
-    Class names come from ``meta["CLASSES"]`` (mmseg 1.x: ``meta["dataset_meta"]["classes"]``) or ``dataset``
-    (default: the dataset in the file name);
-    ``align_corners`` defaults to the zoo rule (``769x769`` -> True) for mmseg, True for CCNet/DANet.
+    ``dataset`` defaults to the one in the file name (it gives the data config, and the class names
+    when ``meta`` has none); ``align_corners`` to the zoo rule (``769x769`` -> True) for mmseg, True
+    for CCNet/DANet.
     """
     from segattn.models.build import build_segmentor
 
@@ -107,32 +131,16 @@ def convert_checkpoint(src: str | Path, fmt: str = "auto", dataset: Optional[str
     dataset = dataset or _dataset_from_name(src.name)
     if dataset is not None and dataset not in DATASETS:
         raise ConversionError(f"--dataset must be one of {list(DATASETS)}, got {dataset!r}")
-    names, palette = dataset_info(dataset) if dataset else (None, None)
-    dataset_meta = meta.get("dataset_meta") or {}  # mmseg 1.x / mmengine checkpoints
-    given = meta.get("CLASSES") or dataset_meta.get("classes")
-    if given:
-        names, palette = tuple(given), meta.get("PALETTE") or dataset_meta.get("palette") or palette
-    if names is None:
-        raise ConversionError(f"{src.name} names no classes (no meta CLASSES, no dataset in the file name): "
-                              f"pass --dataset {' or '.join(DATASETS)}")
-    if len(names) != plan.num_classes:
-        raise ConversionError(f"the classifier has {plan.num_classes} outputs but {len(names)} class names were given")
+    names, palette = class_names(src, meta, dataset, plan.num_classes)
     if align_corners is None:
         align_corners = zoo_align_corners(src.name) if plan.format == "mmseg" else True
-    palette = [list(map(int, c)) for c in palette] if palette is not None else None
     config = _config(plan, dataset, names, palette, align_corners)
     model = build_segmentor(config, plan.num_classes)
     load_strict(model, plan.state, src.name, plan.origin)
     ckpt = {"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()}, "config": config,
-            "class_names": list(names), "palette": palette,
+            "class_names": names, "palette": palette,
             "converted_from": {"file": src.name, "format": plan.format, "notes": plan.notes}}
-    b, h = plan.backbone, plan.head
-    summary = (f"{plan.format}: {h['name']} head (channels {h['channels']}) on ResNet-{b['depth']} "
-               f"({b['stem']} stem {b['stem_channels']}, base {b['base_channels']}, output stride {b['output_stride']}), "
-               f"{plan.num_classes} classes ({dataset or 'names from meta'}), aux head "
-               f"{'yes' if config['model']['aux_weight'] > 0 else 'no'}, align_corners={align_corners}, "
-               f"{len(plan.state)} tensors; assumed: {'; '.join(plan.notes)}")
-    return ckpt, summary
+    return ckpt, _summary(plan, config, dataset)
 
 
 def save_checkpoint(ckpt: dict, dst: str | Path) -> None:
