@@ -112,3 +112,16 @@ def test_evaluate_runs_a_converted_zoo_model_with_its_test_pipeline(tiny_citysca
     settings = json.loads((tmp_path / "report" / "metrics.json").read_text())["settings"]
     assert settings["mode"] == "slide" and settings["crop_size"] == [769, 769] and settings["stride"] == [513, 513]
     assert 0 <= metrics["mIoU"] <= 100
+
+
+def test_slide_windows_are_mmsegs_on_the_2049x1025_test_image():
+    """mmseg's slide_inference grid: ``(h - crop + stride - 1) // stride + 1`` rows, the last shifted to the border."""
+    from segattn.engine.inference import crop_windows
+
+    def mmseg_grid(size, crop, stride):
+        count = max(size - crop + stride - 1, 0) // stride + 1
+        return [(max(min(i * stride + crop, size) - crop, 0), min(i * stride + crop, size)) for i in range(count)]
+
+    expected = [(y1, y2, x1, x2) for y1, y2 in mmseg_grid(1025, 769, 513) for x1, x2 in mmseg_grid(2049, 769, 513)]
+    assert crop_windows(1025, 2049, (769, 769), (513, 513)) == expected
+    assert len(expected) == 2 * 4
