@@ -82,7 +82,7 @@ def visualize(args: dict) -> Path:
     model.to(device)
     with capture_attention(model.head) as records, torch.no_grad():
         logits = model(x[None].to(device))
-    logits = F.interpolate(logits, size=image.shape[:2], mode="bilinear", align_corners=False)
+    logits = F.interpolate(logits, size=image.shape[:2], mode="bilinear", align_corners=model.align_corners)
     pred = logits.argmax(1)[0].to(torch.uint8).cpu().numpy()
     fig = attention_grid(image, pred, datamodule.palette, ckpt["class_names"], records, points)
     run = ckpt_path.parent.parent if ckpt_path.parent.name == "checkpoints" else ckpt_path.parent

@@ -6,7 +6,6 @@ writes the reports of :mod:`segattn.evaluation.report` to ``eval.out``. See ``co
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 import sys
 import time
@@ -43,42 +42,23 @@ def resolve_checkpoint(ckpt: str) -> Path:
 
 def load_checkpoint(path: Path) -> dict:
     """The checkpoint dict; it must hold ``state_dict``, ``config`` and ``class_names`` of a segattn run."""
-    import torch
+    from segattn.models.checkpoint import CheckpointError, read_checkpoint
 
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain data only
-    except Exception as err:  # pickle/zip errors of all kinds: the file is not a checkpoint
-        raise EvaluationError(f"{path} is not a readable PyTorch checkpoint ({type(err).__name__}: {err})") from None
-    missing = [key for key in ("state_dict", "config", "class_names") if not isinstance(ckpt, dict) or key not in ckpt]
-    if missing:
-        found = sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise EvaluationError(f"{path} is not a segattn training checkpoint: missing {missing}, found {found}")
-    return ckpt
+        return read_checkpoint(path)
+    except CheckpointError as err:
+        raise EvaluationError(str(err)) from None
 
 
 def build_model(ckpt: dict, path: Path):
     """The Segmentor of the checkpoint's config with its weights (eval mode, on CPU)."""
-    from segattn.models.build import build_segmentor
+    from segattn.models.checkpoint import CheckpointError
+    from segattn.models.checkpoint import build_model as build
 
-    config = copy.deepcopy(ckpt["config"])
-    config["backbone"]["pretrained"] = None  # the checkpoint holds the weights; no download
-    model = build_segmentor(config, len(ckpt["class_names"]))
-    state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
-    own = model.state_dict()
-    missing, unexpected = sorted(own.keys() - state.keys()), sorted(state.keys() - own.keys())
-    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
-              for k in sorted(own.keys() & state.keys()) if state[k].shape != own[k].shape]
-    if missing or unexpected or shapes:
-        problems = [f"{len(items)} {kind} (e.g. {', '.join(items[:3])})"
-                    for kind, items in (("missing", missing), ("unexpected", unexpected),
-                                        ("with another shape, checkpoint vs model", shapes)) if items]
-        raise EvaluationError(
-            f"the weights in {path} do not fit the model built from its config "
-            f"(head {config['head'].get('_target_')}, backbone depth {config['backbone'].get('depth')}, "
-            f"{len(ckpt['class_names'])} classes): parameters " + "; ".join(problems)
-        )
-    model.load_state_dict(state)
-    return model.eval()
+    try:
+        return build(ckpt, path)
+    except CheckpointError as err:
+        raise EvaluationError(str(err)) from None
 
 
 def data_config(saved: dict, given: DictConfig) -> DictConfig:
@@ -305,9 +285,20 @@ def _positive_list(value, length: Optional[int] = None) -> bool:
             and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in value))
 
 
+RECIPE_DEFAULTS = {"mode": "whole", "crop_size": [769, 769], "stride": [513, 513]}
+
+
+def apply_recipe(ev: DictConfig, recipe: Optional[dict]) -> None:
+    """Fill the ``eval`` keys left null with the checkpoint's recipe (its config's ``eval``), else the defaults."""
+    for key, default in RECIPE_DEFAULTS.items():
+        if ev[key] is None:
+            value = (recipe or {}).get(key)
+            ev[key] = value if value is not None else default
+
+
 def check_settings(ev: DictConfig) -> None:
-    """Raise one message for a malformed ``eval`` setting."""
-    if ev.mode not in ("whole", "slide"):
+    """Raise one message for a malformed ``eval`` setting (keys still null are filled later from the recipe)."""
+    if ev.mode is not None and ev.mode not in ("whole", "slide"):
         raise EvaluationError(f"eval.mode must be whole or slide, got {ev.mode!r}")
     if not _positive_list(ev.scales):
         raise EvaluationError(
@@ -316,7 +307,7 @@ def check_settings(ev: DictConfig) -> None:
     if ev.precision not in INFERENCE_PRECISIONS:
         raise EvaluationError(f"eval.precision must be one of {list(INFERENCE_PRECISIONS)}, got {ev.precision!r}")
     for key in ("crop_size", "stride"):
-        if ev.mode == "slide" and not _positive_list(ev[key], 2):
+        if ev.mode == "slide" and ev[key] is not None and not _positive_list(ev[key], 2):
             raise EvaluationError(f"eval.{key} must be two positive integers [h,w], e.g. [769,769]; got {ev[key]}")
 
 
@@ -328,6 +319,8 @@ def evaluate(cfg: DictConfig) -> Optional[dict]:
     check_settings(ev)
     ckpt_path = resolve_checkpoint(str(cfg.ckpt))
     ckpt = load_checkpoint(ckpt_path)
+    apply_recipe(ev, ckpt["config"].get("eval"))
+    check_settings(ev)
     data_cfg = data_config(ckpt["config"]["data"], cfg.data)
     datamodule = instantiate(data_cfg, val_split=ev.split)
     trained = list(ckpt["class_names"])

@@ -76,12 +76,19 @@ def train(cfg: DictConfig) -> dict:
     rank_zero_info(f"precision: {cfg.trainer.precision}" + (" (auto: the fastest on this device)" if asked == "auto" else ""))
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
+    if cfg.model.get("init_from") and cfg.backbone.get("pretrained"):
+        cfg.backbone.pretrained = None  # every backbone tensor comes from init_from: no ImageNet download
     model = build_segmentor(cfg, datamodule.num_classes)
+    if cfg.model.get("init_from"):
+        from segattn.engine.init_from import init_from
+
+        print(init_from(model, cfg.model.init_from))
     if cfg.model.get("compile"):  # in place: parameter names (and checkpoints) stay those of the plain model
         model.compile(**({} if cfg.model.compile is True else {"backend": cfg.model.compile}))
     module = SegmentationModule(
         model, instantiate(cfg.loss), datamodule.class_names, cfg.optim, cfg.trainer.max_steps,
         run_config=OmegaConf.to_container(cfg, resolve=True),
+        aux_criterion=instantiate(cfg.loss_aux) if cfg.get("loss_aux") else None,
     )
     ckpt_dir = run_dir / "checkpoints"
     callbacks = [
@@ -114,6 +121,7 @@ def main(cfg: DictConfig) -> None:
     from omegaconf.errors import MissingMandatoryValue
 
     from segattn.data.errors import DatasetError
+    from segattn.engine.init_from import InitFromError
 
     try:
         train(cfg)
@@ -121,7 +129,7 @@ def main(cfg: DictConfig) -> None:
         hint = (" (the folder you unpacked the dataset into; data/README.md shows the layout each dataset expects)"
                 if err.full_key == "data.root" else " (see the comment beside it in conf/)")
         raise SystemExit(f"train.py: error: {err.full_key} is required: pass {err.full_key}=<value>{hint}") from None
-    except (DatasetError, FileNotFoundError) as err:
+    except (DatasetError, FileNotFoundError, InitFromError) as err:
         raise SystemExit(f"train.py: error: {err}") from None
 
 

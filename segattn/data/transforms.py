@@ -17,10 +17,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from albumentations.pytorch import ToTensorV2  # noqa: E402
 
+from segattn.constants import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402, F401  (re-exported)
 from segattn.data.base import IGNORE_INDEX  # noqa: E402
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def _pair(size: int | Sequence[int]) -> tuple[int, int]:
@@ -137,17 +135,27 @@ class ValTransform:
     """Normalise (optionally after resizing the image to a short side of ``resize_short``);
     the mask stays at the original size so metrics compare at the label's resolution.
     Returns image 3xhxw, mask HxW and, with ``resize_short``, ``orig_size`` = long tensor (H, W):
-    upsample the logits to it (the mask's size) before scoring.
+    upsample the logits to it (the mask's size) before scoring. ``resize_scale=[long, short]`` instead
+    is mmseg's keep-ratio ``Resize(scale)``: factor ``min(long / max(H, W), short / min(H, W))``, size
+    ``int(side * factor + 0.5)`` (``[2049, 1025]``: 1024x2048 Cityscapes -> 1025x2049).
     """
 
-    def __init__(self, resize_short: Optional[int] = None, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+    def __init__(self, resize_short: Optional[int] = None, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                 resize_scale: Optional[Sequence[int]] = None):
         self.resize_short = resize_short
+        self.resize_scale = tuple(resize_scale) if resize_scale else None
         self.image_ops = A.Compose([A.Normalize(mean=tuple(mean), std=tuple(std), max_pixel_value=255.0), ToTensorV2()])
 
     def __call__(self, image: np.ndarray, mask: np.ndarray) -> dict[str, torch.Tensor]:
         out = {"mask": torch.from_numpy(np.ascontiguousarray(mask))}
         h, w = image.shape[:2]
-        if self.resize_short:
+        if self.resize_scale:
+            out["orig_size"] = torch.tensor([h, w], dtype=torch.long)
+            factor = min(max(self.resize_scale) / max(h, w), min(self.resize_scale) / min(h, w))
+            size = (int(w * factor + 0.5), int(h * factor + 0.5))
+            if size != (w, h):
+                image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+        elif self.resize_short:
             out["orig_size"] = torch.tensor([h, w], dtype=torch.long)
             if min(h, w) != self.resize_short:
                 scale = self.resize_short / min(h, w)
@@ -157,11 +165,13 @@ class ValTransform:
         return out
 
     def __repr__(self) -> str:
-        return f"ValTransform(resize_short={self.resize_short})"
+        return f"ValTransform(resize_short={self.resize_short}, resize_scale={self.resize_scale})"
 
 
 def build_val_transform(
-    resize_short: Optional[int] = None, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
+    resize_short: Optional[int] = None, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
+    resize_scale: Optional[Sequence[int]] = None,
 ) -> ValTransform:
-    """Val/test pipeline: full resolution (Cityscapes) or short side ``resize_short`` (ADE20K: 512)."""
-    return ValTransform(resize_short, mean, std)
+    """Val/test pipeline: full resolution (Cityscapes), short side ``resize_short`` (ADE20K: 512) or mmseg's
+    keep-ratio ``resize_scale`` (the 769x769 Cityscapes recipes: [2049, 1025])."""
+    return ValTransform(resize_short, mean, std, resize_scale)

@@ -73,6 +73,7 @@ def predict_logits(
     *,
     num_classes: int,
     out_size: Sequence[int] | None = None,
+    align_corners: bool | None = None,
 ) -> Tensor:
     """Class probabilities Bx3xHxW -> BxKx(out_size or HxW), averaged over scales and flips.
 
@@ -80,12 +81,15 @@ def predict_logits(
     sliding window; the logits are resized to ``out_size`` (as training's validation does), turned
     into probabilities (softmax) and averaged over passes (as mmseg's aug_test); with ``flip`` the
     horizontally flipped image is predicted too and its logits flipped back.
-    ``model(x)`` returns BxKxhxw logits at its input size and must be in eval mode.
+    ``model(x)`` returns BxKxhxw logits at its input size and must be in eval mode. Logits are
+    resized with ``align_corners`` (default: the model's ``align_corners`` attribute, else False).
     """
     if mode not in ("whole", "slide"):
         raise ValueError(f"eval mode must be 'whole' or 'slide', got {mode!r}")
     if mode == "slide" and (crop_size is None or stride is None):
         raise ValueError("slide mode needs crop_size and stride, e.g. crop_size=[769,769] stride=[513,513]")
+    if align_corners is None:
+        align_corners = bool(getattr(model, "align_corners", False))
     h, w = image.shape[-2:]
     out_size = tuple(out_size) if out_size is not None else (h, w)
     probs = image.new_zeros((image.shape[0], num_classes, *out_size))
@@ -101,6 +105,6 @@ def predict_logits(
                 logits = slide_logits(model, x, crop_size, stride, num_classes)
             logits = (logits.flip(-1) if flipped else logits).float()  # resized and averaged in fp32 under autocast
             if logits.shape[-2:] != out_size:
-                logits = F.interpolate(logits, size=out_size, mode="bilinear", align_corners=False)
+                logits = F.interpolate(logits, size=out_size, mode="bilinear", align_corners=align_corners)
             probs += logits.softmax(dim=1)
     return probs / (len(scales) * len(flips))

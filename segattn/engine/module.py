@@ -17,15 +17,17 @@ from segattn.evaluation.metrics import metrics_from_confusion
 class SegmentationModule(pl.LightningModule):
     """Trains a :class:`~segattn.models.segmentor.Segmentor` on ``{"image", "mask"}`` batches.
 
-    ``optim`` holds ``lr``, ``momentum``, ``weight_decay``, ``power``, ``warmup_steps`` and
-    ``head_lr_mult`` (learning-rate multiplier of the head and auxiliary head). ``run_config`` (the
-    resolved training config) is stored in every checkpoint under ``"config"``.
+    ``optim`` holds ``lr``, ``momentum``, ``weight_decay``, ``power``, ``warmup_steps``, ``min_lr``
+    and ``head_lr_mult`` (learning-rate multiplier of the head and auxiliary head). ``run_config`` (the
+    resolved training config) is stored in every checkpoint under ``"config"``. ``aux_criterion``
+    (default: ``criterion``) scores the auxiliary head's output (official CCNet: OHEM main, CE aux).
     """
 
     def __init__(self, model: nn.Module, criterion: nn.Module, class_names: Sequence[str], optim: dict,
-                 max_steps: int, run_config: Optional[dict] = None):
+                 max_steps: int, run_config: Optional[dict] = None, aux_criterion: Optional[nn.Module] = None):
         super().__init__()
         self.model, self.criterion = model, criterion
+        self.aux_criterion = aux_criterion
         self.class_names = list(class_names)
         self.optim, self.max_steps, self.run_config = dict(optim), max_steps, run_config
         self.val_confusion = MulticlassConfusionMatrix(len(self.class_names), ignore_index=IGNORE_INDEX)
@@ -36,18 +38,22 @@ class SegmentationModule(pl.LightningModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         outputs = self.model.forward_train(batch["image"])
-        losses = {name: self.criterion(logits.float(), batch["mask"]) for name, logits in outputs.items()}
+        losses = {name: self._criterion(name)(logits.float(), batch["mask"]) for name, logits in outputs.items()}
         loss = sum(weight * losses[name] for name, weight in self.model.loss_weights.items())
         self.log("train/loss", loss, prog_bar=True)
         if len(losses) > 1:
             self.log_dict({f"train/loss_{name}": value for name, value in losses.items()})
         return loss
 
+    def _criterion(self, output: str) -> nn.Module:
+        return self.aux_criterion if output == "aux" and self.aux_criterion is not None else self.criterion
+
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         logits = self.model(batch["image"])
         mask = batch["mask"]
         if logits.shape[-2:] != mask.shape[-2:]:  # image resized for inference: compare at label size
-            logits = F.interpolate(logits, size=mask.shape[-2:], mode="bilinear", align_corners=False)
+            logits = F.interpolate(logits, size=mask.shape[-2:], mode="bilinear",
+                                   align_corners=getattr(self.model, "align_corners", False))
         self.val_confusion.update(logits.argmax(1), mask)
 
     def on_validation_epoch_end(self) -> None:
@@ -66,7 +72,8 @@ class SegmentationModule(pl.LightningModule):
              {"params": head_params, "lr": lr * mult, "name": "head"}],
             lr=lr, momentum=self.optim["momentum"], weight_decay=self.optim["weight_decay"],
         )
-        scheduler = poly_schedule(optimizer, self.max_steps, self.optim["power"], self.optim.get("warmup_steps", 0))
+        scheduler = poly_schedule(optimizer, self.max_steps, self.optim["power"], self.optim.get("warmup_steps", 0),
+                                  min_lr=self.optim.get("min_lr", 0.0))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:

@@ -56,7 +56,8 @@ class ValidationImages(pl.Callback):
         with torch.no_grad():
             logits = model(image[None].to(pl_module.device, pl_module.dtype))
             if logits.shape[-2:] != tuple(size):
-                logits = F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=False)
+                logits = F.interpolate(logits, size=tuple(size), mode="bilinear",
+                                       align_corners=getattr(model, "align_corners", False))
         model.train(was_training)
         return logits.argmax(1)[0].to(torch.uint8).cpu().numpy()
 

@@ -1,32 +1,48 @@
 """Segmentor: dilated backbone -> head (+ auxiliary FCN head on layer3), logits upsampled to the input."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Mapping, Optional
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from segattn.models.head_init import HEAD_INITS, mmseg_head_init
 from segattn.models.heads.fcn import FCNHead
+from segattn.models.normalization import InputNormalization
 
 
 class Segmentor(nn.Module):
     """``B x 3 x H x W`` image -> ``B x K x H x W`` logits.
 
     ``head`` is a head class (or partial) called as ``head(in_channels, num_classes)``; the auxiliary
-    FCN head on layer3 is trained with weight ``aux_weight`` and skipped at inference.
+    FCN head on layer3 (same activation as the head) is trained with weight ``aux_weight`` and skipped
+    at inference. Logits are resized bilinearly with ``align_corners``. ``normalization``
+    (``mean``, ``std``, ``channel_order``; see :class:`InputNormalization`) re-normalises the data
+    pipeline's ImageNet-normalised RGB input to what the weights were trained with. ``head_init``:
+    ``default`` (PyTorch's) or ``mmseg`` (see :func:`mmseg_head_init`) for the head and aux head.
     """
 
     def __init__(self, backbone: nn.Module, head: Callable[..., nn.Module], num_classes: int,
-                 aux_weight: float = 0.4, aux_channels: int = 256):
+                 aux_weight: float = 0.4, aux_channels: int = 256, align_corners: bool = False,
+                 normalization: Optional[Mapping] = None, head_init: str = "default"):
         super().__init__()
+        if head_init not in HEAD_INITS:
+            raise ValueError(f"model.head_init must be one of {list(HEAD_INITS)}, got {head_init!r}")
         self.backbone = backbone
         self.head = head(in_channels=backbone.out_channels[-1], num_classes=num_classes)
         self.aux_weight = aux_weight
         self.aux_head = (
-            FCNHead(backbone.out_channels[-2], num_classes, channels=aux_channels, num_convs=1)
+            FCNHead(backbone.out_channels[-2], num_classes, channels=aux_channels, num_convs=1,
+                    activation=getattr(self.head, "activation", "relu"))
             if aux_weight > 0 else None
         )
         self.num_classes = num_classes
+        self.align_corners = bool(align_corners)
+        self.normalize = InputNormalization(**(normalization or {}))
+        if head_init == "mmseg":
+            for head_module in (self.head, self.aux_head):
+                if head_module is not None:
+                    mmseg_head_init(head_module, num_classes)
 
     @property
     def loss_weights(self) -> dict[str, float]:
@@ -38,11 +54,11 @@ class Segmentor(nn.Module):
 
     def forward_train(self, x: Tensor) -> dict[str, Tensor]:
         """All supervised logits (main, head extras, aux), each ``B x K x H x W``."""
-        features = self.backbone(x)
+        features = self.backbone(self.normalize(x))
         outputs = dict(self.head(features[-1]))
         if self.aux_head is not None:
             outputs["aux"] = self.aux_head(features[-2])["out"]
-        return {name: _resize(logits, x.shape[-2:]) for name, logits in outputs.items()}
+        return {name: self.resize(logits, x.shape[-2:]) for name, logits in outputs.items()}
 
     def compile(self, *args, **kwargs) -> None:
         """``torch.compile`` the backbone and the heads in place (``forward_train`` calls them, not ``self``);
@@ -52,8 +68,8 @@ class Segmentor(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Main logits ``B x K x H x W``."""
-        return _resize(self.head(self.backbone(x)[-1])["out"], x.shape[-2:])
+        return self.resize(self.head(self.backbone(self.normalize(x))[-1])["out"], x.shape[-2:])
 
-
-def _resize(logits: Tensor, size) -> Tensor:
-    return F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=False)
+    def resize(self, logits: Tensor, size) -> Tensor:
+        """Bilinear resize of ``B x K x h x w`` logits to ``size`` with the model's ``align_corners``."""
+        return F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=self.align_corners)

@@ -1,6 +1,8 @@
 """DANet head (Fu et al., "Dual Attention Network for Scene Segmentation", CVPR 2019)."""
 from __future__ import annotations
 
+from typing import Optional
+
 from torch import Tensor, nn
 
 from segattn.models.attention.dual import ChannelAttention, PositionAttention
@@ -15,6 +17,8 @@ class DANetHead(nn.Module):
     branch alone and are supervised with ``pam_weight`` / ``cam_weight``; in eval mode only ``"out"``
     is computed. The official head uses ``channels = C_in // 4`` (2048 -> 512 on ResNet-50/101).
     Module names follow the official release (``conv5a`` ... ``conv8``), so its head weights load.
+    ``pam_channels`` (default ``channels // 8``) is PAM's query/key width (mmseg's DAHead sets it);
+    ``activation``: ``relu`` or ``leaky_relu`` (0.01).
     """
 
     def __init__(
@@ -25,15 +29,21 @@ class DANetHead(nn.Module):
         dropout: float = 0.1,
         pam_weight: float = 1.0,
         cam_weight: float = 1.0,
+        pam_channels: Optional[int] = None,
+        activation: str = "relu",
     ):
         super().__init__()
         self.loss_weights = {"pam": pam_weight, "cam": cam_weight}
-        self.conv5a = conv_bn_relu(in_channels, channels)  # position branch
+        self.activation = activation
+        self.conv5a = conv_bn_relu(in_channels, channels, activation=activation)  # position branch
         self.sa = PositionAttention(channels)
-        self.conv51 = conv_bn_relu(channels, channels)
-        self.conv5c = conv_bn_relu(in_channels, channels)  # channel branch
+        if pam_channels and pam_channels != channels // 8:  # PAM reads its query/key width from query_conv
+            self.sa.query_conv = nn.Conv2d(channels, pam_channels, 1)
+            self.sa.key_conv = nn.Conv2d(channels, pam_channels, 1)
+        self.conv51 = conv_bn_relu(channels, channels, activation=activation)
+        self.conv5c = conv_bn_relu(in_channels, channels, activation=activation)  # channel branch
         self.sc = ChannelAttention()
-        self.conv52 = conv_bn_relu(channels, channels)
+        self.conv52 = conv_bn_relu(channels, channels, activation=activation)
         self.conv6 = classifier(channels, num_classes, dropout)  # "pam"
         self.conv7 = classifier(channels, num_classes, dropout)  # "cam"
         self.conv8 = classifier(channels, num_classes, dropout)  # "out"

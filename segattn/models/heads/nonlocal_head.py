@@ -14,6 +14,8 @@ class NonLocalHead(nn.Module):
     3x3 conv-BN-ReLU (C_in -> ``channels``), ``NonLocal2d(channels, reduction, mode, sub_sample,
     use_sdpa=use_sdpa)``, 3x3 conv-BN-ReLU, concatenation with the head input, 3x3 conv-BN-ReLU
     bottleneck (C_in + ``channels`` -> ``channels``), Dropout2d and a 1x1 classifier.
+    ``use_scale`` divides the embedded-gaussian affinities by ``sqrt(inter)`` (mmseg's default: True);
+    ``activation``: ``relu`` or ``leaky_relu`` (0.01).
     """
 
     loss_weights: dict[str, float] = {}
@@ -28,12 +30,16 @@ class NonLocalHead(nn.Module):
         sub_sample: bool = False,
         use_sdpa: bool = True,
         dropout: float = 0.1,
+        use_scale: bool = True,
+        activation: str = "relu",
     ):
         super().__init__()
-        self.conv_in = conv_bn_relu(in_channels, channels)
-        self.nl_block = NonLocal2d(channels, reduction=reduction, mode=mode, sub_sample=sub_sample, use_sdpa=use_sdpa)
-        self.conv_nl = conv_bn_relu(channels, channels)
-        self.bottleneck = conv_bn_relu(in_channels + channels, channels)
+        self.activation = activation
+        self.conv_in = conv_bn_relu(in_channels, channels, activation=activation)
+        self.nl_block = NonLocal2d(channels, reduction=reduction, mode=mode, sub_sample=sub_sample,
+                                   use_scale=use_scale, use_sdpa=use_sdpa)
+        self.conv_nl = conv_bn_relu(channels, channels, activation=activation)
+        self.bottleneck = conv_bn_relu(in_channels + channels, channels, activation=activation)
         self.cls = classifier(channels, num_classes, dropout)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:

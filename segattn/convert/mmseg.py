@@ -1,0 +1,112 @@
+"""mmsegmentation model-zoo files: ``{"meta": {...}, "state_dict": {"backbone.*", "decode_head.*", "auxiliary_head.*"}}``.
+
+Heads: CCHead, DAHead, NLHead, FCNHead on ResNetV1c (``backbone.stem.*``, ``contract_dilation``,
+BasicBlock's second conv undilated); an auxiliary FCNHead with one conv on layer3.
+"""
+from __future__ import annotations
+
+import re
+
+from torch import Tensor
+
+from segattn.convert.errors import ConversionError
+from segattn.convert.mapping import rename
+from segattn.convert.plan import Plan, conv_bn, out_channels
+from segattn.convert.resnet import infer_backbone
+
+SUPPORTED = {"CCHead": "ccnet", "DAHead": "danet", "NLHead": "nonlocal", "FCNHead": "fcn"}
+_OTHER_HEADS = {"psp_modules": "PSPHead", "aspp_modules": "ASPPHead", "image_pool": "ASPPHead",
+                "gc_block": "GCHead", "ema_module": "EMAHead", "enc_module": "EncHead", "apc_modules": "APCHead",
+                "dm_modules": "DMHead", "lateral_convs": "UPerHead/FPNHead", "object_context_block": "OCRHead",
+                "psa_out": "PSAHead", "ann": "ANNHead", "project": "ISAHead"}
+D = "decode_head"
+
+
+def matches(state: dict[str, Tensor]) -> bool:
+    return any(k.startswith("decode_head.") for k in state) and any(k.startswith("backbone.") for k in state)
+
+
+def head_type(state: dict[str, Tensor]) -> str:
+    """The mmseg decode-head class the keys belong to; ConversionError listing the supported ones otherwise."""
+    if f"{D}.cca.query_conv.weight" in state:
+        return "CCHead"
+    if f"{D}.pam.query_project.weight" in state:
+        return "DAHead"
+    if f"{D}.nl_block.g.conv.weight" in state:
+        return "NLHead"
+    names = {k.split(".")[1] for k in state if k.startswith(f"{D}.")}
+    if names and names <= {"convs", "conv_cat", "conv_seg"}:
+        return "FCNHead"
+    found = next((cls for part, cls in _OTHER_HEADS.items() if part in names), None)
+    what = found or f"an unknown decode head (modules {sorted(names)[:6]})"
+    raise ConversionError(f"the checkpoint's decode head is {what}, which segattn does not have; "
+                          f"supported mmseg heads: {', '.join(f'{c} (head={h})' for c, h in SUPPORTED.items())}")
+
+
+def _head_rules(state: dict[str, Tensor], kind: str) -> tuple[list, dict, list[str]]:
+    if kind == "CCHead":
+        if f"{D}.conv_cat.conv.weight" not in state:
+            raise ConversionError("CCHead without concat_input is not supported (segattn's RCCAHead always concatenates)")
+        rules = [*conv_bn(f"{D}.convs.0", "head.conva"), (f"{D}.cca.gamma.scale", "head.cca.gamma"),
+                 (f"{D}.cca.", "head.cca."), *conv_bn(f"{D}.convs.1", "head.convb"),
+                 *conv_bn(f"{D}.conv_cat", "head.bottleneck"), (f"{D}.conv_seg.", "head.cls.1.")]
+        head = {"name": "ccnet", "channels": out_channels(state, f"{D}.conv_cat.conv.weight"),
+                "inter_channels": out_channels(state, f"{D}.convs.0.conv.weight"), "recurrence": 2}
+        return rules, head, ["recurrence=2 (mmseg CCHead's default; not stored in the weights)"]
+    if kind == "DAHead":
+        rules = [*conv_bn(f"{D}.pam_in_conv", "head.conv5a"), (f"{D}.pam.query_project.", "head.sa.query_conv."),
+                 (f"{D}.pam.key_project.", "head.sa.key_conv."), (f"{D}.pam.value_project.", "head.sa.value_conv."),
+                 (f"{D}.pam.gamma.scale", "head.sa.gamma"), (f"{D}.pam.gamma", "head.sa.gamma"),
+                 *conv_bn(f"{D}.pam_out_conv", "head.conv51"), *conv_bn(f"{D}.cam_in_conv", "head.conv5c"),
+                 (f"{D}.cam.gamma.scale", "head.sc.gamma"), (f"{D}.cam.gamma", "head.sc.gamma"),
+                 *conv_bn(f"{D}.cam_out_conv", "head.conv52"), (f"{D}.pam_conv_seg.", "head.conv6.1."),
+                 (f"{D}.cam_conv_seg.", "head.conv7.1."), (f"{D}.conv_seg.", "head.conv8.1.")]
+        head = {"name": "danet", "channels": out_channels(state, f"{D}.pam_in_conv.conv.weight"),
+                "pam_channels": out_channels(state, f"{D}.pam.query_project.weight")}
+        return rules, head, []
+    if kind == "NLHead":
+        nl = f"{D}.nl_block"
+        rules = [*conv_bn(f"{D}.convs.0", "head.conv_in"), (f"{nl}.g.conv.", "head.nl_block.g."),
+                 (f"{nl}.theta.conv.", "head.nl_block.theta."), (f"{nl}.phi.conv.", "head.nl_block.phi."),
+                 (f"{nl}.conv_out.", "head.nl_block.conv_out."), (f"{nl}.concat_project.conv.", "head.nl_block.concat_project."),
+                 *conv_bn(f"{D}.convs.1", "head.conv_nl"), *conv_bn(f"{D}.conv_cat", "head.bottleneck"),
+                 (f"{D}.conv_seg.", "head.cls.1.")]
+        channels = out_channels(state, f"{D}.convs.0.conv.weight")
+        mode = ("concatenation" if f"{nl}.concat_project.conv.weight" in state
+                else "embedded_gaussian" if f"{nl}.theta.conv.weight" in state else "gaussian")
+        head = {"name": "nonlocal", "channels": channels, "mode": mode, "use_scale": True,
+                "reduction": channels // out_channels(state, f"{nl}.g.conv.weight")}
+        notes = [f"mode={mode}, use_scale=true (mmseg NLHead's defaults; dot_product has the same tensors)"]
+        return rules, head, notes
+    num_convs = len({k.split(".")[2] for k in state if k.startswith(f"{D}.convs.")})
+    rules = [r for i in range(num_convs) for r in conv_bn(f"{D}.convs.{i}", f"head.convs.{i}")]
+    rules += [*conv_bn(f"{D}.conv_cat", "head.conv_cat"), (f"{D}.conv_seg.", "head.cls.1.")]
+    head = {"name": "fcn", "channels": out_channels(state, f"{D}.convs.0.conv.weight"), "num_convs": num_convs,
+            "concat_input": f"{D}.conv_cat.conv.weight" in state}
+    return rules, head, []
+
+
+def _aux(state: dict[str, Tensor]) -> tuple[list, dict]:
+    keys = [k for k in state if k.startswith("auxiliary_head.")]
+    if not keys:
+        return [], {"aux_weight": 0.0}
+    if any(not re.match(r"auxiliary_head\.(convs\.0\.|conv_seg\.)", k) for k in keys):
+        raise ConversionError("the auxiliary head is not an FCNHead with one conv (segattn's aux head); "
+                              f"found {sorted({'.'.join(k.split('.')[:3]) for k in keys})[:5]}")
+    rules = [*conv_bn("auxiliary_head.convs.0", "aux_head.convs.0"), ("auxiliary_head.conv_seg.", "aux_head.cls.1.")]
+    return rules, {"aux_weight": 0.4, "aux_channels": out_channels(state, "auxiliary_head.convs.0.conv.weight")}
+
+
+def plan(state: dict[str, Tensor], file_name: str) -> Plan:
+    """Rename an mmseg state dict to segattn keys and infer the config (``-d16`` in the name: output stride 16)."""
+    kind = head_type(state)
+    head_rules, head, notes = _head_rules(state, kind)
+    aux_rules, model = _aux(state)
+    renamed, unmatched, origin = rename(state, [("backbone.", "backbone."), *head_rules, *aux_rules])
+    backbone = infer_backbone(renamed, "v1c")
+    output_stride = 16 if "-d16" in file_name else 8
+    backbone.update(output_stride=output_stride, contract_dilation=True, dilate_basic_conv2=False)
+    basic = ", BasicBlock's second conv undilated" if backbone["depth"] < 50 else ""
+    notes.append(f"ResNetV1c output stride {output_stride} (from the file name), contract_dilation{basic}")
+    return Plan("mmseg", backbone, head, model, renamed, unmatched,
+                num_classes=out_channels(state, f"{D}.conv_seg.weight"), notes=notes, origin=origin)

@@ -1,0 +1,127 @@
+"""Published recipes compose to the releases' settings; their pieces (PolyLR floor, mmseg head init, keep-ratio
+test resize, aux loss, the checkpoint's test pipeline in evaluate.py) do what the releases do."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+from torch import nn
+
+from segattn.cli.config import CONFIG_DIR
+from segattn.data.transforms import build_val_transform
+from segattn.engine.schedule import poly_schedule
+from segattn.models.head_init import mmseg_head_init
+from segattn.models.heads import FCNHead
+
+FIXTURES = Path(__file__).parent / "fixtures" / "mmseg-tiny"
+MMSEG = ["ccnet_r101_cityscapes_mmseg", "danet_r101_cityscapes", "nonlocal_r101_cityscapes",
+         "ccnet_r101_ade20k", "danet_r101_ade20k", "nonlocal_r101_ade20k"]
+
+
+def _recipe(name: str) -> dict:
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=[f"experiment={name}", "data.root=/data"])
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+@pytest.mark.parametrize("name", MMSEG)
+def test_mmseg_recipes_have_the_zoo_settings(name):
+    cfg = _recipe(name)
+    b, m, o = cfg["backbone"], cfg["model"], cfg["optim"]
+    assert (b["depth"], b["stem"], b["contract_dilation"], b["output_stride"], b["pretrained"]) == \
+        (101, "v1c", True, 8, "imagenet")
+    assert (m["aux_weight"], m["aux_channels"], m["head_init"]) == (0.4, 256, "mmseg")
+    assert (o["lr"], o["weight_decay"], o["power"], o["min_lr"]) == (0.01, 0.0005, 0.9, 0.0001)
+    city = "cityscapes" in name
+    assert m["align_corners"] is city and cfg["trainer"]["max_steps"] == (80000 if city else 160000)
+    assert cfg["data"]["val_transform"]["resize_scale"] == ([2049, 1025] if city else [2048, 512])
+    assert cfg["eval"]["mode"] == ("slide" if city else "whole")
+    if city:
+        assert cfg["eval"]["crop_size"] == [769, 769] and cfg["eval"]["stride"] == [513, 513]
+
+
+def test_official_ccnet_recipe_builds_the_release_model():
+    from segattn.models.build import build_segmentor
+
+    cfg = _recipe("ccnet_r101_cityscapes")
+    assert cfg["loss"]["_target_"].endswith("OhemCrossEntropy") and cfg["loss_aux"]["_target_"].endswith("CrossEntropy")
+    assert (cfg["optim"]["weight_decay"], cfg["trainer"]["max_steps"], cfg["optim"]["min_lr"]) == (0.0001, 60000, 0.0)
+    cfg["backbone"]["pretrained"] = None
+    model = build_segmentor(cfg, 19)
+    assert model.backbone.stem[9].ceil_mode and model.backbone.stem[6].out_channels == 128
+    assert isinstance(model.head.conva[2], nn.LeakyReLU) and isinstance(model.aux_head.convs[0][2], nn.LeakyReLU)
+    assert model.normalize.order == [2, 1, 0] and model.align_corners
+    assert all(b.conv2.dilation == (2, 2) for b in model.backbone.layer3)
+
+
+def test_poly_schedule_with_min_lr_is_mmsegs_polylr():
+    params = [nn.Parameter(torch.zeros(1)), nn.Parameter(torch.zeros(1))]
+    opt = torch.optim.SGD([{"params": [params[0]], "lr": 0.01}, {"params": [params[1]], "lr": 0.1}], lr=0.01)
+    sched = poly_schedule(opt, max_steps=50, power=0.9, min_lr=1e-4)
+    seen = []
+    for _ in range(51):
+        seen.append([g["lr"] for g in opt.param_groups])
+        opt.step()
+        sched.step()
+    for t in (0, 10, 49, 50):
+        for base, lr in zip((0.01, 0.1), seen[t]):
+            assert lr == pytest.approx((base - 1e-4) * (1 - t / 50) ** 0.9 + 1e-4)
+
+
+def test_mmseg_head_init():
+    torch.manual_seed(0)
+    head = FCNHead(256, 19, channels=128, num_convs=2, concat_input=True)
+    mmseg_head_init(head, 19)
+    assert abs(head.cls[1].weight.std().item() - 0.01) < 0.001 and torch.all(head.cls[1].bias == 0)
+    conv = head.convs[1][0]
+    assert abs(conv.weight.std().item() / (2 / (128 * 9)) ** 0.5 - 1) < 0.05
+
+
+def test_keep_ratio_resize_of_the_769_test_pipeline():
+    transform = build_val_transform(resize_scale=[2049, 1025])
+    out = transform(np.zeros((1024, 2048, 3), np.uint8), np.zeros((1024, 2048), np.uint8))
+    assert out["image"].shape == (3, 1025, 2049) and out["mask"].shape == (1024, 2048)
+    assert out["orig_size"].tolist() == [1024, 2048]
+    out = build_val_transform(resize_scale=[2048, 512])(np.zeros((300, 400, 3), np.uint8), np.zeros((300, 400), np.uint8))
+    assert out["image"].shape == (3, 512, 683)
+
+
+def test_aux_output_uses_the_aux_loss():
+    from segattn.engine.module import SegmentationModule
+
+    main, aux = nn.CrossEntropyLoss(), nn.MSELoss()
+    module = SegmentationModule(nn.Identity(), main, ["a", "b"], {"lr": 0.1}, 10, aux_criterion=aux)
+    assert module._criterion("aux") is aux and module._criterion("out") is main and module._criterion("pam") is main
+    plain = SegmentationModule(nn.Identity(), main, ["a", "b"], {"lr": 0.1}, 10)
+    assert plain._criterion("aux") is main
+
+
+def test_evaluate_runs_a_converted_zoo_model_with_its_test_pipeline(tiny_cityscapes, tmp_path):
+    from segattn.cli.convert import main as convert
+    from segattn.cli.evaluate import evaluate
+
+    stem = "nonlocal_r18-d8_769x769_80k_cityscapes_tiny-0000cccc"
+    convert([str(FIXTURES / f"{stem}.pth"), str(tmp_path / "zoo.ckpt")])
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("eval", overrides=[f"ckpt={tmp_path / 'zoo.ckpt'}", f"data.root={tiny_cityscapes}",
+                                         f"eval.out={tmp_path / 'report'}", "eval.device=cpu"])
+    metrics = evaluate(cfg)
+    settings = json.loads((tmp_path / "report" / "metrics.json").read_text())["settings"]
+    assert settings["mode"] == "slide" and settings["crop_size"] == [769, 769] and settings["stride"] == [513, 513]
+    assert 0 <= metrics["mIoU"] <= 100
+
+
+def test_slide_windows_are_mmsegs_on_the_2049x1025_test_image():
+    """mmseg's slide_inference grid: ``(h - crop + stride - 1) // stride + 1`` rows, the last shifted to the border."""
+    from segattn.engine.inference import crop_windows
+
+    def mmseg_grid(size, crop, stride):
+        count = max(size - crop + stride - 1, 0) // stride + 1
+        return [(max(min(i * stride + crop, size) - crop, 0), min(i * stride + crop, size)) for i in range(count)]
+
+    expected = [(y1, y2, x1, x2) for y1, y2 in mmseg_grid(1025, 769, 513) for x1, x2 in mmseg_grid(2049, 769, 513)]
+    assert crop_windows(1025, 2049, (769, 769), (513, 513)) == expected
+    assert len(expected) == 2 * 4
