@@ -107,7 +107,10 @@ def train(cfg: DictConfig) -> dict:
 def main(cfg: DictConfig) -> None:
     from omegaconf.errors import MissingMandatoryValue
 
+    from pytorch_lightning.utilities.rank_zero import rank_zero_only
+
     from segattn.data.errors import DatasetError
+    from segattn.engine.guards import NonFiniteLossError
 
     try:
         train(cfg)
@@ -117,6 +120,8 @@ def main(cfg: DictConfig) -> None:
         raise SystemExit(f"train.py: error: {err.full_key} is required: pass {err.full_key}=<value>{hint}") from None
     except (DatasetError, FileNotFoundError) as err:
         raise SystemExit(f"train.py: error: {err}") from None
+    except NonFiniteLossError as err:  # raised on every process: one message, from rank 0
+        raise SystemExit(f"train.py: error: {err}" if rank_zero_only.rank == 0 else 1) from None
 
 
 if __name__ == "__main__":

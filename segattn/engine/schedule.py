@@ -2,14 +2,26 @@
 from __future__ import annotations
 
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import LinearLR, LRScheduler, PolynomialLR, SequentialLR
+from torch.optim.lr_scheduler import LambdaLR
+
+
+def poly_factor(step: int, max_steps: int, power: float = 0.9, warmup_steps: int = 0,
+                warmup_ratio: float = 0.1) -> float:
+    """The LR multiplier at ``step``: linear warm-up from ``warmup_ratio``, then ``(1 - t / T) ** power``."""
+    if step < warmup_steps:
+        return warmup_ratio + (1.0 - warmup_ratio) * step / warmup_steps
+    total = max(max_steps - warmup_steps, 1)
+    return (1.0 - min(step - warmup_steps, total) / total) ** power
 
 
 def poly_schedule(optimizer: Optimizer, max_steps: int, power: float = 0.9, warmup_steps: int = 0,
-                  warmup_ratio: float = 0.1) -> LRScheduler:
-    """``lr_t = lr * (1 - t / max_steps) ** power``, after ``warmup_steps`` rising linearly from ``warmup_ratio * lr``."""
-    poly = PolynomialLR(optimizer, total_iters=max_steps - warmup_steps, power=power)
-    if warmup_steps <= 0:
-        return poly
-    warmup = LinearLR(optimizer, start_factor=warmup_ratio, total_iters=warmup_steps)
-    return SequentialLR(optimizer, [warmup, poly], milestones=[warmup_steps])
+                  warmup_ratio: float = 0.1) -> LambdaLR:
+    """``lr_t = lr * (1 - t / max_steps) ** power``, after ``warmup_steps`` rising linearly from ``warmup_ratio * lr``.
+
+    The factor is computed from the step alone and its settings are not saved in the scheduler's state,
+    so a run resumed with a larger ``max_steps`` follows the longer schedule from the saved step on.
+    """
+    def factor(step: int) -> float:  # a closure: LambdaLR saves the state of callable objects, not of functions
+        return poly_factor(step, max_steps, power, warmup_steps, warmup_ratio)
+
+    return LambdaLR(optimizer, factor)
