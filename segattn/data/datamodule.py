@@ -7,9 +7,11 @@ from typing import Any, Callable, Optional
 import cv2
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities.rank_zero import rank_zero_info
 from torch.utils.data import DataLoader
 
 from segattn.data.base import SegDataset
+from segattn.data.batching import per_process_batch
 from segattn.data.errors import DatasetError
 from segattn.data.transforms import build_train_transform, build_val_transform
 from segattn.utils.resumable import ResumableLoader, eval_sampler
@@ -33,6 +35,8 @@ class SegDataModule(pl.LightningDataModule):
         root: dataset folder.
         train_transform / val_transform: kwargs of ``build_train_transform`` / ``build_val_transform``.
         batch_size / val_batch_size: per-process batch sizes (val > 1 needs equal image sizes).
+        global_batch_size: the training batch over all processes instead of ``batch_size`` (which is then
+            None); ``setup`` divides it by the trainer's world size.
         num_workers: DataLoader workers per process (0 = load in the main process).
         generate: optional ``generate(root)`` run by ``prepare_data`` when ``root`` does not exist.
         pin_memory: None = pin when CUDA is available.
@@ -44,7 +48,7 @@ class SegDataModule(pl.LightningDataModule):
         root: str | Path,
         train_transform: Optional[dict[str, Any]] = None,
         val_transform: Optional[dict[str, Any]] = None,
-        batch_size: int = 2,
+        batch_size: Optional[int] = 2,
         val_batch_size: int = 1,
         num_workers: int = 0,
         generate: Optional[Callable[[Path], Any]] = None,
@@ -52,13 +56,16 @@ class SegDataModule(pl.LightningDataModule):
         val_split: str = "val",
         test_split: Optional[str] = None,
         pin_memory: Optional[bool] = None,
+        global_batch_size: Optional[int] = None,
     ):
         super().__init__()
         self.dataset_factory = dataset
         self.root = Path(root).expanduser()
         self.train_transform_kwargs = dict(train_transform or {})
         self.val_transform_kwargs = dict(val_transform or {})
-        self.batch_size, self.val_batch_size = int(batch_size), int(val_batch_size)
+        self.batch_size, self.global_batch_size = batch_size, global_batch_size
+        self._batch_setting = batch_size  # as given; batch_size becomes the per-process batch in setup
+        self.val_batch_size = int(val_batch_size)
         self.num_workers = int(num_workers)
         self.generate = generate
         self.train_split, self.val_split = train_split, val_split
@@ -92,6 +99,7 @@ class SegDataModule(pl.LightningDataModule):
 
     def setup(self, stage: Optional[str] = None) -> None:
         if stage in (None, "fit") and "train" not in self.datasets:
+            self.resolve_batch_size()
             self.datasets["train"] = self.build(self.train_split, train=True)
             if len(self.datasets["train"]) < self.batch_size:
                 raise DatasetError(
@@ -102,6 +110,14 @@ class SegDataModule(pl.LightningDataModule):
             self.datasets["val"] = self.build(self.val_split, train=False)
         if stage in ("test", "predict") and "test" not in self.datasets:
             self.datasets["test"] = self.build(self.test_split, train=False)
+
+    def resolve_batch_size(self) -> None:
+        """The per-process ``batch_size`` for this trainer's world size (devices x nodes)."""
+        processes = self.trainer.world_size if self.trainer is not None else 1
+        self.batch_size = per_process_batch(self._batch_setting, self.global_batch_size, processes)
+        if self.global_batch_size is not None:
+            rank_zero_info(f"data.global_batch_size={self.global_batch_size} over {processes} processes: "
+                           f"batch {self.batch_size} per process")
 
     def _loader(self, key: str, batch_size: int, train: bool) -> DataLoader:
         if key not in self.datasets:
