@@ -14,17 +14,24 @@ from segattn.data.base import SegDataset
 from segattn.data.batching import per_process_batch
 from segattn.data.errors import DatasetError
 from segattn.data.transforms import build_train_transform, build_val_transform
-from segattn.utils.resumable import ResumableLoader, eval_sampler
+from segattn.utils.resumable import ResumableLoader, derive_seed, eval_sampler, seed_all, world
 
 
-def worker_init_fn(worker_id: int) -> None:
-    """One OpenCV thread per worker (workers already run in parallel) and a distinct,
-    reproducible augmentation stream per worker (albumentations state is otherwise forked as-is)."""
-    cv2.setNumThreads(0)
-    info = torch.utils.data.get_worker_info()
-    transform = getattr(info.dataset, "transform", None)
-    if hasattr(transform, "set_random_seed"):
-        transform.set_random_seed(info.seed % 2**32)
+class WorkerInit:
+    """DataLoader ``worker_init_fn``: one OpenCV thread per worker (workers already run in parallel), and
+    Python, NumPy and torch seeded from (seed, rank, worker), so no two workers of any two processes share a
+    stream. (Training augmentation is reseeded per sample on top: :class:`~segattn.utils.resumable.SeededItems`.)"""
+
+    def __init__(self, seed: int, rank: int):
+        self.seed, self.rank = int(seed), int(rank)
+
+    def __call__(self, worker_id: int) -> None:
+        cv2.setNumThreads(0)
+        seed_all(derive_seed(self.seed, self.rank, worker_id))
+        dataset = torch.utils.data.get_worker_info().dataset
+        transform = getattr(getattr(dataset, "dataset", dataset), "transform", None)
+        if hasattr(transform, "set_random_seed"):
+            transform.set_random_seed(derive_seed(self.seed, self.rank, worker_id, 1))
 
 
 class SegDataModule(pl.LightningDataModule):
@@ -123,11 +130,12 @@ class SegDataModule(pl.LightningDataModule):
         if key not in self.datasets:
             self.setup({"train": "fit", "val": "validate", "test": "test"}[key])
         workers = self.num_workers
+        seed = torch.initial_seed() % 2**32  # seed_everything makes it equal on every process
         common = dict(num_workers=workers, pin_memory=self.pin_memory, persistent_workers=workers > 0,
-                      worker_init_fn=worker_init_fn if workers > 0 else None)
+                      worker_init_fn=WorkerInit(seed, world()[1]) if workers > 0 else None)
         dataset = self.datasets[key]
-        if train:  # shuffled, drop_last, resumable mid-epoch
-            return ResumableLoader(dataset, batch_size, **common)
+        if train:  # shuffled, drop_last, resumable mid-epoch, augmentation seeded per sample
+            return ResumableLoader(dataset, batch_size, seed=seed, **common)
         return DataLoader(dataset, batch_size=batch_size, sampler=eval_sampler(dataset), **common)
 
     def train_dataloader(self) -> DataLoader:
