@@ -1,5 +1,6 @@
 """Numeric guards: no NaN from unlabelled batches, non-finite losses stop the run, slide gaps refused,
 a larger max_steps on resume extends the poly schedule."""
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -55,21 +56,27 @@ def test_a_resumed_schedule_follows_the_new_max_steps():
     assert longer.get_last_lr()[0] == pytest.approx(0.01 * (1 - 9 / 18) ** 0.9)
 
 
-def test_a_non_finite_loss_stops_the_run_with_one_message_and_keeps_the_last_good_checkpoint(tiny_cityscapes,
-                                                                                              tmp_path):
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_non_finite_loss_stops_the_run_with_one_message_and_keeps_the_last_good_checkpoint(processes,
+                                                                                              tiny_cityscapes, tmp_path):
+    """With 2 DDP processes only rank 1's loss turns NaN: both stop at that step (no hang), one message."""
     run_dir = tmp_path / "run"
     overrides = [
         f"data.root={tiny_cityscapes}", f"hydra.run.dir={run_dir}", "trainer.max_steps=8", "trainer.accelerator=cpu",
-        "trainer.val_check_interval=2", "trainer.num_sanity_val_steps=0", "trainer.enable_progress_bar=false",
-        "data.train_transform.crop_size=[32,32]", "data.batch_size=2", "data.val_batch_size=1",
-        "checkpoint.every_n_steps=2", "head=fcn", "head.channels=16", "model.aux_channels=8",
-        "~loss", "+loss._target_=tests.helpers.nan_loss.NaNAfter", "+loss.calls=6",  # 2 outputs: NaN from step 3
+        f"trainer.devices={processes}", "trainer.val_check_interval=2", "trainer.num_sanity_val_steps=0",
+        "trainer.enable_progress_bar=false", "data.train_transform.crop_size=[32,32]",
+        f"data.batch_size={2 // processes}", "data.val_batch_size=1", "checkpoint.every_n_steps=2", "head=fcn",
+        "head.channels=16", "model.aux_channels=8", "~loss", "+loss._target_=tests.helpers.nan_loss.NaNAfter",
+        "+loss.calls=6", f"+loss.rank={1 if processes == 2 else 'null'}",  # 2 outputs per step: NaN from step 3
     ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, str(ROOT / "train.py"), *overrides], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=300, env=env)
     assert proc.returncode == 1
     errors = [line for line in proc.stderr.splitlines() if line.startswith("train.py: error:")]
-    assert len(errors) == 1 and "training loss is nan at step 3" in errors[0], proc.stderr[-3000:]
+    expected = "training loss is not finite at step 3 on 1 of 2 processes" if processes == 2 else \
+        "training loss is nan at step 3: expected a finite loss"
+    assert len(errors) == 1 and expected in errors[0], proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     last = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert last["global_step"] == 2

@@ -21,9 +21,11 @@ def check_finite_loss(loss: Tensor, step: int, strategy=None) -> None:
     if processes > 1:
         bad = strategy.reduce(bad, reduce_op="sum")
     if bad.item() > 0:
+        value = loss.item()
+        what = "not finite" if torch.isfinite(torch.tensor(value)) else str(value)  # here, or on another process
         where = f" on {int(bad.item())} of {processes} processes" if processes > 1 else ""
         raise NonFiniteLossError(
-            f"training loss is {loss.item()} at step {step}{where}: expected a finite loss; stopped before "
+            f"training loss is {what} at step {step}{where}: expected a finite loss; stopped before "
             f"updating the weights, checkpoints/last.ckpt keeps the last periodic checkpoint (lower optim.lr, "
             f"check the data, or use bf16-mixed instead of 16-mixed)"
         )
