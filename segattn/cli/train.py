@@ -1,6 +1,7 @@
 """Training entry point: ``python train.py [overrides]`` or ``segattn-train [overrides]``."""
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import hydra
@@ -59,6 +60,7 @@ def train(cfg: DictConfig) -> dict:
     from hydra.core.hydra_config import HydraConfig
     from hydra.utils import instantiate
     from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
 
     from segattn.engine.launch import trainer_kwargs
     from segattn.engine.metrics_file import MetricsFile
@@ -92,7 +94,11 @@ def train(cfg: DictConfig) -> dict:
     ]
     loggers = make_loggers(run_dir, cfg.trainer.log_every_n_steps)
     trainer = pl.Trainer(**trainer_kwargs(cfg.trainer), callbacks=callbacks, logger=loggers, default_root_dir=run_dir)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_checkpoint(cfg.ckpt_path, run_dir))
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_checkpoint(cfg.ckpt_path, run_dir))
+    except SIGTERMException:  # every process stopped at the same step; a late SIGTERM must not kill the exit
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # (Python resets its own handlers to the default at exit)
+        raise
     trainer.save_checkpoint(ckpt_dir / "last.ckpt")  # the final state, whatever checkpoint.every_n_steps
     if module.val_metrics is None or module.val_metrics["step"] != trainer.global_step:
         trainer.validate(module, datamodule=datamodule, verbose=False)

@@ -7,7 +7,8 @@ signalled process enters. Here the handler only sets a flag (no lock, no collect
 wherever the main thread is, e.g. inside TensorBoard's writer, which holds a lock). At the end of every
 training batch the flag is summed over the processes; when any process saw the signal, all of them
 save ``hpc_ckpt_<n>.ckpt`` at that step, rank 0 runs ``scontrol requeue`` (under SLURM), and all stop.
-A second signal after that changes nothing: the flag handler stays installed until the process exits.
+A second signal after that changes nothing: it is ignored from the agreement on (``train.py`` keeps it
+ignored until the process has exited).
 """
 from __future__ import annotations
 
@@ -82,6 +83,7 @@ class RequeueOnSigterm(pl.Callback):
         seen = self.agreed(trainer)
         if not seen:
             return
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # stopping: further signals change nothing
         print(f"SIGTERM seen by {seen} of {trainer.world_size} processes: rank {trainer.global_rank} stops after "
               f"step {trainer.global_step}", flush=True)
         if SLURMEnvironment.detect():
