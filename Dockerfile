@@ -13,7 +13,8 @@ RUN pip install torch==2.14.1 torchvision==0.29.1 --index-url https://download.p
 COPY pyproject.toml setup.py README.md ./
 COPY segattn ./segattn
 COPY conf ./conf
-RUN pip install -c docker/tested-versions.txt . && python -c "from segattn.cli.config import CONFIG_DIR; \
+# the check runs outside /app, so that it imports the installed package, not the sources beside it
+RUN pip install -c docker/tested-versions.txt . && cd / && python -c "from segattn.cli.config import CONFIG_DIR; \
     assert (CONFIG_DIR / 'train.yaml').is_file() and 'site-packages' in str(CONFIG_DIR), CONFIG_DIR"
 COPY scripts ./scripts
 COPY train.py evaluate.py ./
