@@ -17,7 +17,10 @@ class BuildPyWithConfigs(build_py):
         super().run()
         if getattr(self, "editable_mode", False):
             return
-        for source in sorted(CONF.rglob("*.yaml")):
+        sources = sorted(CONF.rglob("*.yaml"))
+        if not (CONF / "train.yaml").is_file():  # e.g. an sdist made without MANIFEST.in
+            raise FileNotFoundError(f"expected the Hydra configs in {CONF} (conf/train.yaml), found {len(sources)} files")
+        for source in sources:
             target = Path(self.build_lib) / "segattn" / "conf" / source.relative_to(CONF)
             self.mkpath(str(target.parent))
             self.copy_file(str(source), str(target))

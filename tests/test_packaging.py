@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ("pyproject.toml", "setup.py", "README.md", "segattn", "conf")
+SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "segattn", "conf")
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    """A wheel built from a copy of the sources (no build isolation: the test venv has setuptools)."""
+    """A wheel built as ``python -m build`` does: an sdist from a copy of the sources, then the wheel from
+    the unpacked sdist (no build isolation: the test venv has setuptools)."""
     tmp = tmp_path_factory.mktemp("wheel")
     src = tmp / "src"
     src.mkdir()
@@ -24,8 +25,12 @@ def wheel(tmp_path_factory) -> Path:
             shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(ROOT / name, src / name)
+    sdist = subprocess.run([sys.executable, "-c", "import setuptools.build_meta as b; print(b.build_sdist('sdist'))"],
+                           cwd=src, check=True, capture_output=True, text=True, timeout=300).stdout.split()[-1]
+    shutil.unpack_archive(src / "sdist" / sdist, tmp / "unpacked")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(tmp / "dist"), str(src)], check=True, capture_output=True, timeout=300)
+                    str(tmp / "dist"), str(next((tmp / "unpacked").iterdir()))], check=True, capture_output=True,
+                   timeout=300)
     return next((tmp / "dist").glob("segattn-*.whl"))
 
 
