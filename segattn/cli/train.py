@@ -112,7 +112,6 @@ def train(cfg: DictConfig) -> dict:
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def main(cfg: DictConfig) -> None:
     from omegaconf.errors import MissingMandatoryValue
-
     from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
     from segattn.data.errors import DatasetError

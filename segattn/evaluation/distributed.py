@@ -3,6 +3,7 @@ join, shard, sum, leave."""
 from __future__ import annotations
 
 import os
+
 import numpy as np
 import torch
 import torch.distributed as dist
