@@ -179,6 +179,7 @@ def test_command_line_error_is_one_line_without_traceback(tmp_path):
     ("eval.mode=tiles", "eval.mode must be whole or slide, got 'tiles'"),
     ("eval.scales=1.0", r"eval.scales must be a non-empty list of positive numbers, e.g. \[0.75,1.0,1.25\]; got 1.0"),
     ("eval.stride=[0,10]", r"eval.stride must be two positive integers \[h,w\]"),
+    ("eval.stride=[800,513]", r"eval.stride must not exceed eval.crop_size .* got stride \[800, 513\] with crop_size"),
 ])
 def test_bad_settings_are_one_clear_message(override, message):
     with pytest.raises(EvaluationError, match=message):
@@ -191,10 +192,72 @@ def test_two_process_evaluation_equals_one_process(run, tmp_path):
     run_eval(f"ckpt={run}", f"eval.out={single}")
     done = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
-         str(REPO / "evaluate.py"), f"ckpt={run}", f"eval.out={double}"],
+         str(REPO / "evaluate.py"), f"ckpt={run}", f"eval.out={double}", "eval.device=cpu"],
         cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "destroy_process_group" not in done.stderr  # torch warns at exit when the group is left open
     one, two = (json.loads((d / "metrics.json").read_text()) for d in (single, double))
     assert two["settings"]["processes"] == 2 and two["settings"]["images"] == 2
     assert two["confusion"] == one["confusion"]
     assert two["cityscapes"]["per_class_iIoU"] == pytest.approx(one["cityscapes"]["per_class_iIoU"], nan_ok=True)
+
+
+def test_two_srun_tasks_share_the_split_from_slurm_variables_alone(run, tmp_path):
+    """As ``srun --ntasks=2 evaluate.py`` starts it: no WORLD_SIZE, only SLURM's variables (set by hand here);
+    the data root does not exist yet, so rank 0 generates it while rank 1 waits."""
+    import os
+
+    single, double = tmp_path / "one", tmp_path / "two"
+    run_eval(f"ckpt={run}", f"eval.out={single}", "eval.device=cpu")
+    slurm = {"SLURM_JOB_ID": "4242", "SLURM_JOB_NAME": "segattn-eval", "SLURM_NTASKS": "2", "SLURM_NNODES": "1",
+             "SLURM_NODEID": "0", "SLURM_NODELIST": "127.0.0.1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29541"}
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "TORCHELASTIC_", "WORLD_SIZE"))}
+    tasks = [subprocess.Popen([sys.executable, str(REPO / "evaluate.py"), f"ckpt={run}", f"eval.out={double}",
+                               f"data.root={tmp_path / 'fresh'}", "eval.device=cpu"], cwd=tmp_path,
+                              env={**base, **slurm, "SLURM_PROCID": str(rank), "SLURM_LOCALID": str(rank),
+                                   "OMP_NUM_THREADS": "1"},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for rank in range(2)]
+    outputs = [task.communicate(timeout=300) for task in tasks]
+    assert [task.returncode for task in tasks] == [0, 0], outputs[0][1][-2000:] + outputs[1][1][-2000:]
+    assert all("destroy_process_group" not in err for _, err in outputs)  # the group was destroyed
+    one, two = (json.loads((d / "metrics.json").read_text()) for d in (single, double))
+    assert two["settings"]["processes"] == 2 and two["settings"]["images"] == 2
+    assert two["confusion"] == one["confusion"]
+
+
+def test_the_backend_follows_eval_device_and_the_gpu_is_set_first(monkeypatch):
+    import torch.distributed as dist
+
+    from segattn.evaluation import distributed
+
+    calls = []
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for key, value in {"RANK": "1", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2", "GROUP_RANK": "0",
+                       "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29542", "TORCHELASTIC_RUN_ID": "t"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # CUDA visible, eval.device=cpu asked for
+    monkeypatch.setattr(torch.cuda, "set_device", lambda d: calls.append(("set_device", str(d))))
+    monkeypatch.setattr(dist, "init_process_group", lambda backend, **kw: calls.append(("init", backend)))
+    monkeypatch.setattr(dist, "get_rank", lambda: 1)
+    monkeypatch.setattr(dist, "get_world_size", lambda: 2)
+    assert distributed.init_from_env(torch.device("cpu")) == (1, 2, torch.device("cpu"))
+    assert calls == [("init", "gloo")]
+    calls.clear()
+    assert distributed.init_from_env(torch.device("cuda")) == (1, 2, torch.device("cuda", 1))
+    assert calls == [("set_device", "cuda:1"), ("init", "nccl")]
+    monkeypatch.setattr(distributed, "_OWNED", False)
+
+
+def test_data_is_prepared_on_rank_zero_only():
+    from segattn.evaluation.distributed import prepare_once
+
+    class Data:
+        prepared = 0
+
+        def prepare_data(self):
+            self.prepared += 1
+
+    zero, one = Data(), Data()
+    prepare_once(zero, rank=0)
+    prepare_once(one, rank=1)
+    assert (zero.prepared, one.prepared) == (1, 0)

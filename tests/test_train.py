@@ -1,4 +1,5 @@
 """The real entry point (`python train.py`) end to end on tiny data: checkpoints, metrics.json, resume."""
+import csv
 import json
 import os
 import subprocess
@@ -46,11 +47,17 @@ def test_two_steps_write_checkpoints_metrics_and_resume(tiny_cityscapes, tmp_pat
     assert (run_dir / "logs" / "metrics.csv").is_file() and any((run_dir / "tb").iterdir())
 
     resumed = tmp_path / "resumed"
-    run_train("head=fcn", *tiny_overrides(tiny_cityscapes, resumed, steps=4), f"ckpt_path={run_dir}")
+    run_train("head=fcn", *tiny_overrides(tiny_cityscapes, resumed, steps=4), f"ckpt_path={run_dir}",
+              "trainer.log_every_n_steps=1")
     ckpt = torch.load(resumed / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert ckpt["global_step"] == 4
     lrs = ckpt["lr_schedulers"][0]
     assert lrs["last_epoch"] == 4  # the poly schedule continued from step 2, not from 0
+    # the first run had finished its 2-step schedule (LR 0): the resumed one follows the 4-step schedule
+    with open(resumed / "logs" / "metrics.csv") as f:
+        rows = [row for row in csv.DictReader(f) if row.get("lr-SGD/backbone")]
+    lrs = [float(row["lr-SGD/backbone"]) for row in rows]  # the LR of steps 2 and 3
+    assert lrs == pytest.approx([0.01 * (1 - 2 / 4) ** 0.9, 0.01 * (1 - 3 / 4) ** 0.9])
 
 
 def test_bad_names_and_missing_checkpoint_are_clear(tiny_cityscapes, tmp_path):

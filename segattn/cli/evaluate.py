@@ -183,10 +183,10 @@ def evaluate_split(model, datamodule, ev: DictConfig, out: Path, settings: dict)
     from segattn.evaluation.metrics import format_table, metrics_from_confusion
     from segattn.evaluation.report import write_reports
 
-    from segattn.evaluation.distributed import init_from_env, shard_loader, sum_across
+    from segattn.evaluation.distributed import init_from_env, prepare_once, shard_loader, sum_across
 
-    rank, world = init_from_env()
-    datamodule.prepare_data()
+    rank, world, device = init_from_env(resolve_device(ev.device))  # device first, then the process group
+    prepare_once(datamodule, rank)
     loader = datamodule.val_dataloader()
     dataset = loader.dataset
     loader = shard_loader(loader, rank, world)
@@ -197,7 +197,6 @@ def evaluate_split(model, datamodule, ev: DictConfig, out: Path, settings: dict)
             f"all 255), so no metrics can be computed: evaluate a labelled split (eval.split=val), or export "
             f"predictions only with eval.save_predictions=true"
         )
-    device = resolve_device(ev.device)  # under torchrun, "cuda" is this process's device (set by init_from_env)
     predictor = Predictor(model, ev, datamodule.num_classes, device)
     confusion = MulticlassConfusionMatrix(datamodule.num_classes, ignore_index=255).to(device)
     is_cityscapes = isinstance(dataset, CityscapesDataset)
@@ -309,6 +308,9 @@ def check_settings(ev: DictConfig) -> None:
     for key in ("crop_size", "stride"):
         if ev.mode == "slide" and ev[key] is not None and not _positive_list(ev[key], 2):
             raise EvaluationError(f"eval.{key} must be two positive integers [h,w], e.g. [769,769]; got {ev[key]}")
+    if ev.mode == "slide" and any(s > c for s, c in zip(ev.stride, ev.crop_size)):
+        raise EvaluationError(f"eval.stride must not exceed eval.crop_size (windows would leave pixels unseen): "
+                              f"got stride {list(ev.stride)} with crop_size {list(ev.crop_size)}")
 
 
 def evaluate(cfg: DictConfig) -> Optional[dict]:
@@ -345,7 +347,12 @@ def evaluate(cfg: DictConfig) -> Optional[dict]:
     }
     if ev.mode == "slide":
         settings.update(crop_size=list(ev.crop_size), stride=list(ev.stride))
-    return evaluate_split(model, datamodule, ev, out, settings)
+    from segattn.evaluation.distributed import shutdown
+
+    try:
+        return evaluate_split(model, datamodule, ev, out, settings)
+    finally:
+        shutdown()
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval")

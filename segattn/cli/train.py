@@ -1,6 +1,7 @@
 """Training entry point: ``python train.py [overrides]`` or ``segattn-train [overrides]``."""
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import hydra
@@ -59,6 +60,7 @@ def train(cfg: DictConfig) -> dict:
     from hydra.core.hydra_config import HydraConfig
     from hydra.utils import instantiate
     from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
 
     from pytorch_lightning.utilities.rank_zero import rank_zero_info
 
@@ -105,7 +107,11 @@ def train(cfg: DictConfig) -> dict:
     ]
     loggers = make_loggers(run_dir, cfg.trainer.log_every_n_steps)
     trainer = pl.Trainer(**trainer_kwargs(cfg.trainer), callbacks=callbacks, logger=loggers, default_root_dir=run_dir)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_checkpoint(cfg.ckpt_path, run_dir))
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_checkpoint(cfg.ckpt_path, run_dir))
+    except SIGTERMException:  # every process stopped at the same step; a late SIGTERM must not kill the exit
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # (Python resets its own handlers to the default at exit)
+        raise
     trainer.save_checkpoint(ckpt_dir / "last.ckpt")  # the final state, whatever checkpoint.every_n_steps
     if module.val_metrics is None or module.val_metrics["step"] != trainer.global_step:
         trainer.validate(module, datamodule=datamodule, verbose=False)
@@ -119,9 +125,11 @@ def train(cfg: DictConfig) -> dict:
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def main(cfg: DictConfig) -> None:
     from omegaconf.errors import MissingMandatoryValue
+    from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
     from segattn.data.errors import DatasetError
     from segattn.engine.init_from import InitFromError
+    from segattn.engine.guards import NonFiniteLossError
 
     try:
         train(cfg)
@@ -131,6 +139,8 @@ def main(cfg: DictConfig) -> None:
         raise SystemExit(f"train.py: error: {err.full_key} is required: pass {err.full_key}=<value>{hint}") from None
     except (DatasetError, FileNotFoundError, InitFromError) as err:
         raise SystemExit(f"train.py: error: {err}") from None
+    except NonFiniteLossError as err:  # raised on every process: one message, from rank 0
+        raise SystemExit(f"train.py: error: {err}" if rank_zero_only.rank == 0 else 1) from None
 
 
 if __name__ == "__main__":

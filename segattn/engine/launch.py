@@ -7,6 +7,7 @@ from typing import Any, Mapping, Optional
 import torch
 from hydra.utils import instantiate
 from lightning_fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
+from pytorch_lightning.strategies import DDPStrategy
 from pytorch_lightning.utilities.rank_zero import rank_zero_info
 
 from segattn.engine.checkpoint_io import AtomicCheckpointIO
@@ -19,6 +20,8 @@ def trainer_kwargs(trainer_cfg: Mapping) -> dict[str, Any]:
     - ``precision: auto`` becomes the precision the training device computes fastest;
     - ``_target_`` entries (``strategy``, ``plugins``) are instantiated;
     - processes started by torchrun or srun set ``devices`` (when ``auto``) and ``num_nodes`` (when unset);
+    - more than one process (devices x nodes) with ``strategy: auto`` selects :func:`ddp_strategy` and
+      ``sync_batchnorm`` (the ``trainer=ddp`` settings), with one log line;
     - ``sync_batchnorm`` is dropped, with one log line, unless training runs on CUDA devices
       (PyTorch's SyncBatchNorm refuses CPU tensors);
     - under SLURM, Lightning's SLURM environment sets ranks; its in-handler requeue is off, because
@@ -34,6 +37,11 @@ def trainer_kwargs(trainer_cfg: Mapping) -> dict[str, Any]:
         if kwargs.get("devices", "auto") == "auto":
             kwargs["devices"] = per_node
         kwargs.setdefault("num_nodes", nodes)
+    processes = device_count(kwargs.get("devices", "auto"), kwargs.get("accelerator", "auto")) * int(
+        kwargs.get("num_nodes", 1))
+    if kwargs.get("strategy", "auto") == "auto" and processes > 1:
+        rank_zero_info(f"{processes} training processes: DDP with SyncBatchNorm selected (the trainer=ddp settings)")
+        kwargs["strategy"], kwargs["sync_batchnorm"] = ddp_strategy(), True
     if kwargs.get("sync_batchnorm") and not on_cuda(kwargs.get("accelerator", "auto")):
         rank_zero_info("trainer.sync_batchnorm skipped: SyncBatchNorm needs CUDA devices, "
                        "so each CPU process keeps its own BatchNorm statistics")
@@ -43,6 +51,27 @@ def trainer_kwargs(trainer_cfg: Mapping) -> dict[str, Any]:
         plugins.append(SLURMEnvironment(auto_requeue=False))
     kwargs["plugins"] = [*plugins, AtomicCheckpointIO()]
     return kwargs
+
+
+def ddp_strategy(find_unused_parameters: bool = False, gradient_as_bucket_view: bool = True,
+                 **kwargs: Any) -> DDPStrategy:
+    """Lightning's DDP as segattn trains: every parameter (aux head included) gets a gradient at every
+    step, and gradients live in DDP's buckets (one copy less in memory)."""
+    return DDPStrategy(find_unused_parameters=find_unused_parameters,
+                       gradient_as_bucket_view=gradient_as_bucket_view, **kwargs)
+
+
+def device_count(devices: Any, accelerator: Any) -> int:
+    """How many devices of this node Lightning's ``devices`` setting (``auto``, N, -1, "0,1", [0, 1]) uses."""
+    available = torch.cuda.device_count() if on_cuda(accelerator) else 1
+    if isinstance(devices, (list, tuple)):
+        return len(devices)
+    text = str(devices).strip()
+    if text == "auto" or text == "-1":
+        return available
+    if "," in text:
+        return len([d for d in text.split(",") if d.strip()])
+    return int(text)
 
 
 def launched_processes() -> Optional[tuple[int, int]]:

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassConfusionMatrix
 
+from segattn.engine.guards import check_finite_loss
 from segattn.engine.losses import IGNORE_INDEX
 from segattn.engine.schedule import poly_schedule
 from segattn.evaluation.metrics import metrics_from_confusion
@@ -40,6 +41,7 @@ class SegmentationModule(pl.LightningModule):
         outputs = self.model.forward_train(batch["image"])
         losses = {name: self._criterion(name)(logits.float(), batch["mask"]) for name, logits in outputs.items()}
         loss = sum(weight * losses[name] for name, weight in self.model.loss_weights.items())
+        check_finite_loss(loss, self.global_step, self.trainer.strategy if self._trainer is not None else None)
         self.log("train/loss", loss, prog_bar=True)
         if len(losses) > 1:
             self.log_dict({f"train/loss_{name}": value for name, value in losses.items()})
@@ -75,6 +77,14 @@ class SegmentationModule(pl.LightningModule):
         scheduler = poly_schedule(optimizer, self.max_steps, self.optim["power"], self.optim.get("warmup_steps", 0),
                                   min_lr=self.optim.get("min_lr", 0.0))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_train_start(self) -> None:
+        """Set the LR of the restored step from this run's schedule (a resumed run may have a larger max_steps)."""
+        for config in self.trainer.lr_scheduler_configs:
+            scheduler = config.scheduler
+            for group, base, factor in zip(scheduler.optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
+                group["lr"] = base * factor(scheduler.last_epoch)
+            scheduler._last_lr = [group["lr"] for group in scheduler.optimizer.param_groups]
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["config"] = self.run_config

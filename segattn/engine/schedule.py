@@ -2,25 +2,30 @@
 from __future__ import annotations
 
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import LambdaLR, LinearLR, LRScheduler, PolynomialLR, SequentialLR
+from torch.optim.lr_scheduler import LambdaLR
 
 
-def _poly_to_min(optimizer: Optimizer, total: int, power: float, min_lr: float) -> LambdaLR:
-    """mmseg's PolyLR: ``lr_t = (lr - min_lr) * (1 - t / total) ** power + min_lr`` for each group's ``lr``."""
-    def factor(base: float):
-        return lambda t: ((1 - min(t, total) / total) ** power * (base - min_lr) + min_lr) / base
-
-    return LambdaLR(optimizer, [factor(group["lr"]) for group in optimizer.param_groups])
+def poly_factor(step: int, max_steps: int, power: float = 0.9, warmup_steps: int = 0,
+                warmup_ratio: float = 0.1) -> float:
+    """The LR multiplier at ``step``: linear warm-up from ``warmup_ratio``, then ``(1 - t / T) ** power``."""
+    if step < warmup_steps:
+        return warmup_ratio + (1.0 - warmup_ratio) * step / warmup_steps
+    total = max(max_steps - warmup_steps, 1)
+    return (1.0 - min(step - warmup_steps, total) / total) ** power
 
 
 def poly_schedule(optimizer: Optimizer, max_steps: int, power: float = 0.9, warmup_steps: int = 0,
-                  warmup_ratio: float = 0.1, min_lr: float = 0.0) -> LRScheduler:
-    """``lr_t = (lr - min_lr) * (1 - t / max_steps) ** power + min_lr`` (mmseg's PolyLR; ``min_lr=0``: plain
-    poly), after ``warmup_steps`` rising linearly from ``warmup_ratio * lr``."""
-    total = max_steps - warmup_steps
-    poly = (_poly_to_min(optimizer, total, power, min_lr) if min_lr > 0
-            else PolynomialLR(optimizer, total_iters=total, power=power))
-    if warmup_steps <= 0:
-        return poly
-    warmup = LinearLR(optimizer, start_factor=warmup_ratio, total_iters=warmup_steps)
-    return SequentialLR(optimizer, [warmup, poly], milestones=[warmup_steps])
+                  warmup_ratio: float = 0.1, min_lr: float = 0.0) -> LambdaLR:
+    """``lr_t = (lr - min_lr) * f_t + min_lr`` with ``f_t`` of :func:`poly_factor` (mmseg's PolyLR; ``min_lr=0``:
+    plain poly), for each parameter group's ``lr``.
+
+    The factor is computed from the step alone and its settings are not saved in the scheduler's state,
+    so a run resumed with a larger ``max_steps`` follows the longer schedule from the saved step on.
+    """
+    def group_factor(base: float):  # closures: LambdaLR saves the state of callable objects, not of functions
+        def factor(step: int) -> float:
+            f = poly_factor(step, max_steps, power, warmup_steps, warmup_ratio)
+            return ((base - min_lr) * f + min_lr) / base if min_lr > 0 else f
+        return factor
+
+    return LambdaLR(optimizer, [group_factor(group["lr"]) for group in optimizer.param_groups])

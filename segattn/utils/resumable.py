@@ -4,9 +4,10 @@
 permutation (:class:`ResumableSampler`, DistributedSampler's order, one process included), Lightning
 saves its position in every checkpoint and restores it before the first batch (the resumable-loader
 protocol: ``state_dict`` / ``load_state_dict``, stored under ``loops.fit_loop.state_dict.combined_loader``),
-and when batches are built in the main process (``num_workers=0``) the dataset's augmentation is
-reseeded before each batch from (seed, rank, epoch, batch). With worker processes the order and the
-position are exact, and the workers' augmentation streams start afresh after a resume.
+and every sample's augmentation is seeded from (seed, rank, epoch, position in the epoch): the sampler
+hands out ``(index, seed)`` pairs and :class:`SeededItems` reseeds the transform before loading. So the
+crops differ across processes and across DataLoader workers, and are the same on a rerun and after a
+resume, with or without worker processes.
 """
 from __future__ import annotations
 
@@ -41,24 +42,43 @@ def world() -> tuple[int, int]:
 
 class ResumableSampler(DistributedSampler):
     """This process's share of the (seed, epoch) permutation of ``dataset`` (shares padded to equal
-    length, as DistributedSampler does); the next iteration starts after ``skip`` of its indices."""
+    length, as DistributedSampler does) as ``(index, augmentation seed)`` pairs, the seed mixed from
+    (seed, rank, epoch, position); the next iteration starts after ``skip`` of its indices."""
 
     def __init__(self, dataset: Dataset, seed: int):
         replicas, rank = world()
         super().__init__(dataset, num_replicas=replicas, rank=rank, shuffle=True, seed=seed)
         self.skip = 0
 
-    def __iter__(self) -> Iterator[int]:
-        indices = list(super().__iter__())[self.skip:]
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        indices, start, epoch = list(super().__iter__()), self.skip, self.epoch
         self.skip = 0
-        return iter(indices)
+        return ((indices[i], derive_seed(self.seed, self.rank, epoch, i)) for i in range(start, len(indices)))
+
+
+class SeededItems(Dataset):
+    """``items[(index, seed)]`` is ``dataset[index]`` with the dataset's transform reseeded by ``seed`` first
+    (when it has ``set_random_seed``), in whichever process loads it."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, item: tuple[int, int]) -> Any:
+        index, seed = item
+        transform = getattr(self.dataset, "transform", None)
+        if hasattr(transform, "set_random_seed"):
+            transform.set_random_seed(seed)
+        return self.dataset[index]
 
 
 class ResumableLoader(DataLoader):
     """Shuffled training DataLoader (``drop_last``) that continues mid-epoch exactly after a resume.
 
     Args:
-        dataset: map-style dataset (its ``transform`` is reseeded per batch when it has ``set_random_seed``).
+        dataset: map-style dataset (its ``transform`` is reseeded per sample when it has ``set_random_seed``).
         batch_size: per-process batch size.
         seed: order and augmentation seed; default ``torch.initial_seed()``, which ``seed_everything``
             makes the same on every process (required: all processes must agree on the permutation).
@@ -67,8 +87,8 @@ class ResumableLoader(DataLoader):
 
     def __init__(self, dataset: Dataset, batch_size: int, seed: Optional[int] = None, **kwargs: Any):
         seed = torch.initial_seed() % 2**32 if seed is None else int(seed)
-        super().__init__(dataset, batch_size=batch_size, sampler=ResumableSampler(dataset, seed), drop_last=True,
-                         **kwargs)
+        super().__init__(SeededItems(dataset), batch_size=batch_size, sampler=ResumableSampler(dataset, seed),
+                         drop_last=True, **kwargs)
         self.seed = seed
         self.batches_done = 0  # batches handed out in the current epoch
         self._resume_at = 0  # batches of the epoch to skip at the next iteration (set by load_state_dict)
@@ -79,16 +99,7 @@ class ResumableLoader(DataLoader):
         return self._batches(super().__iter__())
 
     def _batches(self, iterator: Iterator[Any]) -> Iterator[Any]:
-        transform = getattr(self.dataset, "transform", None)
-        reseed = self.num_workers == 0 and hasattr(transform, "set_random_seed")
-        while True:
-            if reseed:
-                transform.set_random_seed(derive_seed(self.seed, self.sampler.rank, self.sampler.epoch,
-                                                      self.batches_done))
-            try:
-                batch = next(iterator)
-            except StopIteration:
-                return
+        for batch in iterator:
             self.batches_done += 1
             yield batch
 
