@@ -72,5 +72,6 @@ def test_sync_batchnorm_is_kept_on_cuda(monkeypatch):
 
     monkeypatch.setattr(launch.torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(launch.torch.cuda, "device_count", lambda: 4)
+    monkeypatch.setattr(launch.torch.cuda, "get_device_capability", lambda device=None: (8, 0))  # precision=auto asks
     kwargs = trainer_kwargs(compose_train("trainer.accelerator=gpu").trainer)
     assert kwargs["sync_batchnorm"] is True and isinstance(kwargs["strategy"], launch.DDPStrategy)

@@ -179,11 +179,12 @@ def test_command_line_error_is_one_line_without_traceback(tmp_path):
     ("eval.mode=tiles", "eval.mode must be whole or slide, got 'tiles'"),
     ("eval.scales=1.0", r"eval.scales must be a non-empty list of positive numbers, e.g. \[0.75,1.0,1.25\]; got 1.0"),
     ("eval.stride=[0,10]", r"eval.stride must be two positive integers \[h,w\]"),
-    ("eval.stride=[800,513]", r"eval.stride must not exceed eval.crop_size .* got stride \[800, 513\] with crop_size"),
+    ("eval.crop_size=[769,769] eval.stride=[800,513]",
+     r"eval.stride must not exceed eval.crop_size .* got stride \[800, 513\] with crop_size \[769, 769\]"),
 ])
 def test_bad_settings_are_one_clear_message(override, message):
     with pytest.raises(EvaluationError, match=message):
-        run_eval("ckpt=unused.ckpt", "eval.mode=slide", override)
+        run_eval("ckpt=unused.ckpt", "eval.mode=slide", *override.split())
 
 
 def test_two_process_evaluation_equals_one_process(run, tmp_path):

@@ -308,7 +308,7 @@ def check_settings(ev: DictConfig) -> None:
     for key in ("crop_size", "stride"):
         if ev.mode == "slide" and ev[key] is not None and not _positive_list(ev[key], 2):
             raise EvaluationError(f"eval.{key} must be two positive integers [h,w], e.g. [769,769]; got {ev[key]}")
-    if ev.mode == "slide" and any(s > c for s, c in zip(ev.stride, ev.crop_size)):
+    if ev.mode == "slide" and None not in (ev.stride, ev.crop_size) and any(s > c for s, c in zip(ev.stride, ev.crop_size)):
         raise EvaluationError(f"eval.stride must not exceed eval.crop_size (windows would leave pixels unseen): "
                               f"got stride {list(ev.stride)} with crop_size {list(ev.crop_size)}")
 
