@@ -76,7 +76,7 @@ def test_bad_names_and_missing_checkpoint_are_clear(tiny_cityscapes, tmp_path):
 
 
 @pytest.mark.parametrize("overrides, expected", [
-    ([], {"model.aux_weight": 0.4, "checkpoint.every_n_steps": 100}),  # synthetic quick start
+    ([], {"model.aux_weight": 0.4, "checkpoint.every_n_steps": 125}),  # synthetic quick start
     (["data=context"], {"checkpoint.every_n_steps": 600, "optim.head_lr_mult": 10}),
     (["experiment=ccnet_r101_cityscapes", "data.root=/x"], {"model.aux_channels": 512, "backbone.depth": 101}),
 ])
