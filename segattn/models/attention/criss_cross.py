@@ -122,12 +122,6 @@ class _CrissCrossFunction(torch.autograd.Function):
             d_energy = d_attn.sub_(dot).mul_(attn).mul_(gamma.to(exact))
             del d_attn, dot
 
-            # x through the values: gamma W_v^T (scattered g) = gamma * scatter(gv)
-            dx = torch.zeros_like(gv)
-            _scatter(dx, weights, gv)
-            dx.mul_(gamma.to(work))
-            del gv, weights
-
             # queries and keys, recomputed from x (C' channels each), and their projection's gradients
             qk = (xt.to(dtype) @ w_qk.t() + b_qk).to(exact)
             q, k = qk.split(kc, -1)
@@ -137,10 +131,16 @@ class _CrissCrossFunction(torch.autograd.Function):
             _scatter(d_k, d_energy, q)
             del qk, q, k, d_energy
             d_qk = d_qk.to(dtype)
-            dx.add_((d_qk @ w_qk).to(work))
             grad_w_qk = d_qk.flatten(0, 2).t() @ xt.to(dtype).flatten(0, 2)
+            dx = (d_qk @ w_qk).to(work)  # (B, H, W, C)
+            grad_b_qk = d_qk.sum((0, 1, 2))
+            del d_qk, xt
+
+            # x through the values: gamma W_v^T (scattered g) = scatter(gamma * gv)
+            _scatter(dx, weights, gv.mul_(gamma.to(work)))
+            del gv, weights
             grad_weight = torch.cat([grad_w_qk.to(weight.dtype), grad_w_v.to(weight.dtype) * gamma.to(weight.dtype)])
-            grad_bias = torch.cat([d_qk.sum((0, 1, 2)).to(bias.dtype), grad_b_v.to(bias.dtype) * gamma.to(bias.dtype)])
+            grad_bias = torch.cat([grad_b_qk.to(bias.dtype), grad_b_v.to(bias.dtype) * gamma.to(bias.dtype)])
             grad_x = grad_out + dx.permute(0, 3, 1, 2).to(grad_out.dtype)  # in grad_out's memory format
         return grad_x, None, grad_weight, grad_bias, grad_gamma, None
 
