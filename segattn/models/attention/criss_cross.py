@@ -27,35 +27,14 @@ def _addmm_cols(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
         out[i].baddbmm_(a[i], b[i])
 
 
-def _cross_dots(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
-    """out[..., u, :] += a_u . b_i for every i on u's cross; out (B, H, W, H + W), a, b (B, H, W, D)."""
-    h = a.shape[1]
-    _addmm_rows(out[..., h:], a, b.transpose(2, 3))
-    _addmm_cols(out[..., :h].transpose(1, 2), a.transpose(1, 2), b.transpose(1, 2).transpose(2, 3))
-
-
-def _aggregate(out: torch.Tensor, weights: torch.Tensor, values: torch.Tensor) -> None:
-    """out_u += sum over u's cross of weights[u, i] values_i; out, values (B, H, W, D), weights (B, H, W, H + W)."""
-    h = values.shape[1]
-    _addmm_rows(out, weights[..., h:], values)
-    _addmm_cols(out.transpose(1, 2), weights[..., :h].transpose(1, 2), values.transpose(1, 2))
-
-
-def _scatter(out: torch.Tensor, weights: torch.Tensor, values: torch.Tensor) -> None:
-    """The transpose of :func:`_aggregate`: out_i += sum over the u whose cross holds i of weights[u, i] values_u."""
-    h = values.shape[1]
-    _addmm_rows(out, weights[..., h:].transpose(2, 3), values)
-    _addmm_cols(out.transpose(1, 2), weights[..., :h].transpose(1, 2).transpose(2, 3), values.transpose(1, 2))
-
-
 class _CrissCrossFunction(torch.autograd.Function):
     """out = x + gamma * agg(q, k, v) with [q; k; v] = W x + b; saves x, W, b and the attention weights.
 
     Works on channels-last views (B, H, W, D) so that every row and every column of a map is
     a strided matrix that BLAS reads in place; both aggregations accumulate into one buffer.
     The projection ``qkv`` (2C' + C channels per position, more than ``x`` itself) is not kept:
-    backward recomputes q and k from ``x`` (which the graph holds anyway) in the dtype they had,
-    and needs no v (see :meth:`backward`); it returns the gradients of ``x``, ``W`` and ``b``.
+    backward recomputes it from ``x`` (which the graph holds anyway) in the dtype it had, and
+    returns the gradients of ``x``, ``W`` and ``b`` through it.
     """
 
     @staticmethod
@@ -70,14 +49,17 @@ class _CrissCrossFunction(torch.autograd.Function):
 
             # energies [column part | row part], softmax in >= fp32
             attn = q.new_zeros(b, h, w, h + w)
-            _cross_dots(attn, q, k)
+            _addmm_rows(attn[..., h:], q, k.transpose(2, 3))
+            _addmm_cols(attn[..., :h].transpose(1, 2), q.transpose(1, 2), k.transpose(1, 2).transpose(2, 3))
             attn[..., :h].diagonal(0, 1, 3).fill_(float("-inf"))  # u itself is counted in the row part
             attn = torch.softmax(attn, dim=-1)
             del q, k
 
             agg = torch.zeros_like(x, memory_format=torch.channels_last)
-            _aggregate(agg.permute(0, 2, 3, 1), attn.to(work), v)
-            del v
+            agg_t, weights = agg.permute(0, 2, 3, 1), attn.to(work)
+            _addmm_rows(agg_t, weights[..., h:], v)
+            _addmm_cols(agg_t.transpose(1, 2), weights[..., :h].transpose(1, 2), v.transpose(1, 2))
+            del weights, v
             out = torch.addcmul(x, agg, gamma.to(work), out=torch.empty_like(x))  # the next conv's layout: x's
 
         ctx.save_for_backward(x, weight, bias, attn, gamma)
@@ -89,60 +71,78 @@ class _CrissCrossFunction(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out, _grad_attn):
-        """The values' projection ``v = W_v x + b_v`` is never rebuilt: ``g_u . v_i = (W_v^T g_u) . x_i + g_u . b_v``,
-        its x-gradient is ``gamma W_v^T (scattered g)`` = ``gamma * scatter(W_v^T g)`` and its W-gradient
-        ``gamma g^T agg(x)``, so backward costs the forward's matmuls plus the small q/k (C' channels)."""
+        """Ordered so that at most one full-size temporary (g, v or d_qkv) joins the saved tensors at a time."""
         if grad_out is None:  # grads are not materialised: out did not reach the loss
             return None, None, None, None, None, None
         x, weight, bias, attn, gamma = ctx.saved_tensors
         kc, work, exact, dtype = ctx.key_channels, x.dtype, attn.dtype, ctx.qkv_dtype
         with torch.autocast(grad_out.device.type, enabled=False):
-            w_qk, w_v = weight.to(dtype).split([2 * kc, weight.shape[0] - 2 * kc])
-            b_qk, b_v = bias.to(dtype).split([2 * kc, bias.shape[0] - 2 * kc])
+            b, c, h, w = x.shape
+            xp, wp, bp = x.to(dtype), weight.to(dtype), bias.to(dtype)
             g = grad_out.to(work).permute(0, 2, 3, 1).contiguous()  # (B, H, W, C)
-            xt = x.permute(0, 2, 3, 1).contiguous()  # (B, H, W, C): a view of a channels-last x
-            weights = attn.to(work)
 
-            # values' parameters: dW_v = gamma g^T agg(x), db_v = gamma sum(g) (each cross's weights sum to 1)
-            agg_x = torch.zeros_like(xt)
-            _aggregate(agg_x, weights, xt)
-            grad_w_v = g.flatten(0, 2).to(dtype).t() @ agg_x.flatten(0, 2).to(dtype)  # (C, C), times gamma below
-            del agg_x
-            grad_b_v = g.sum((0, 1, 2))
-            offset = (g @ b_v.to(work)).unsqueeze(-1)  # (B, H, W, 1): g_u . b_v
-            gv = (g.to(dtype) @ w_v).to(work)  # (B, H, W, C): W_v^T g_u
-            del g
-
-            # weights: g_u . v_i on the cross, from gv and x; then the softmax backward
-            d_attn = gv.new_zeros(attn.shape)
-            _cross_dots(d_attn, gv, xt)
-            d_attn = d_attn.add_(offset).to(exact)
+            # weights: dots of grad_out with the (recomputed) values on the cross; then the softmax backward
+            v = project(xp, wp[2 * kc :], bp[2 * kc :]).view(b, h, w, c).to(work)
+            d_attn = g.new_zeros(attn.shape)
+            _addmm_rows(d_attn[..., h:], g, v.transpose(2, 3))
+            _addmm_cols(d_attn[..., :h].transpose(1, 2), g.transpose(1, 2), v.transpose(1, 2).transpose(2, 3))
+            del v
+            d_attn = d_attn.to(exact)
             dot = (d_attn.unsqueeze(-2) @ attn.unsqueeze(-1)).squeeze(-1)  # (B, H, W, 1)
             grad_gamma = dot.sum().reshape(1).to(gamma.dtype)
             d_energy = d_attn.sub_(dot).mul_(attn).mul_(gamma.to(exact))
-            del d_attn, dot
 
-            # queries and keys, recomputed from x (C' channels each), and their projection's gradients
-            qk = (xt.to(dtype) @ w_qk.t() + b_qk).to(exact)
-            q, k = qk.split(kc, -1)
-            d_qk = torch.zeros_like(qk)
-            d_q, d_k = d_qk.split(kc, -1)
-            _aggregate(d_q, d_energy, k)
-            _scatter(d_k, d_energy, q)
-            del qk, q, k, d_energy
-            d_qk = d_qk.to(dtype)
-            grad_w_qk = d_qk.flatten(0, 2).t() @ xt.to(dtype).flatten(0, 2)
-            dx = (d_qk @ w_qk).to(work)  # (B, H, W, C)
-            grad_b_qk = d_qk.sum((0, 1, 2))
-            del d_qk, xt
+            # values: transposed aggregation of grad_out, times gamma, into one buffer for q, k and v
+            d_qkv = g.new_zeros(b, h, w, weight.shape[0])
+            weights, dv = attn.to(work), d_qkv[..., 2 * kc :]
+            _addmm_rows(dv, weights[..., h:].transpose(2, 3), g)
+            _addmm_cols(dv.transpose(1, 2), weights[..., :h].transpose(1, 2).transpose(2, 3), g.transpose(1, 2))
+            dv.mul_(gamma.to(work))
+            del weights, g
 
-            # x through the values: gamma W_v^T (scattered g) = scatter(gamma * gv)
-            _scatter(dx, weights, gv.mul_(gamma.to(work)))
-            del gv, weights
-            grad_weight = torch.cat([grad_w_qk.to(weight.dtype), grad_w_v.to(weight.dtype) * gamma.to(weight.dtype)])
-            grad_bias = torch.cat([grad_b_qk.to(bias.dtype), grad_b_v.to(bias.dtype) * gamma.to(bias.dtype)])
-            grad_x = grad_out + dx.permute(0, 3, 1, 2).to(grad_out.dtype)  # in grad_out's memory format
+            # queries and keys (recomputed; C' channels each), written into d_qkv when the dtypes agree
+            q, k = project(xp, wp[: 2 * kc], bp[: 2 * kc]).view(b, h, w, -1).to(exact).split(kc, -1)
+            in_place = d_qkv.dtype == exact
+            dq = d_qkv[..., :kc] if in_place else torch.zeros_like(q)
+            dk = d_qkv[..., kc : 2 * kc] if in_place else torch.zeros_like(k)
+            row, col = d_energy[..., h:], d_energy[..., :h].transpose(1, 2)
+            _addmm_rows(dq, row, k)
+            _addmm_cols(dq.transpose(1, 2), col, k.transpose(1, 2))
+            _addmm_rows(dk, row.transpose(2, 3), q)
+            _addmm_cols(dk.transpose(1, 2), col.transpose(2, 3), q.transpose(1, 2))
+            if not in_place:
+                d_qkv[..., :kc], d_qkv[..., kc : 2 * kc] = dq, dk
+            del d_energy, row, col, dq, dk, q, k
+
+            # through the projection: x (residual + W^T d_qkv), W and b
+            d_tokens = d_qkv.view(b, h * w, -1).to(dtype)
+            grad_x, grad_weight = _projection_grads(grad_out, d_tokens, xp, wp)
+            grad_weight = grad_weight.to(weight.dtype)
+            grad_bias = d_tokens.sum((0, 1)).to(bias.dtype)
         return grad_x, None, grad_weight, grad_bias, grad_gamma, None
+
+
+def _projection_grads(grad_out, d_tokens, x, weight):
+    """Gradients through ``tokens = W x + b`` for d_tokens (B, HW, D) and x (B, C, H, W), weight (D, C) in
+    d_tokens' dtype: x's plus the residual ``grad_out`` (in grad_out's dtype and x's memory format), and W's.
+    One matmul per image and no copies; the residual is accumulated by the matmul when the dtypes agree."""
+    b, c, h, w = x.shape
+    grad_weight = weight.new_zeros(weight.shape)
+    for i in range(b):
+        grad_weight.addmm_(d_tokens[i].t(), x[i].flatten(1).t())
+    fused = grad_out.dtype == d_tokens.dtype
+    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        residual = grad_out.permute(0, 2, 3, 1).reshape(b, h * w, c) if fused else None  # a view when channels-last
+        dx = _mm_add(residual, d_tokens, weight.expand(b, -1, -1)).view(b, h, w, c).permute(0, 3, 1, 2)
+    else:
+        residual = grad_out.reshape(b, c, h * w) if fused else None
+        dx = _mm_add(residual, weight.t().expand(b, -1, -1), d_tokens.transpose(1, 2)).view(b, c, h, w)
+    return (dx if fused else grad_out + dx.to(grad_out.dtype)), grad_weight
+
+
+def _mm_add(residual, a, b):
+    """``residual + a @ b`` (batched) in one call, or ``a @ b`` when there is no residual."""
+    return torch.bmm(a, b) if residual is None else torch.baddbmm(residual, a, b)
 
 
 def _split(qkv: torch.Tensor, kc: int, exact: torch.dtype, work: torch.dtype):
@@ -166,8 +166,8 @@ class CrissCrossAttention(nn.Module):
     Q, K have C // 8 channels, V has C. Never builds the N x N map: the attention weights are
     (B, H, W, H + W), ``[..., :H]`` over u's column (the self entry there is 0) and ``[..., H:]``
     over u's row. Energies and softmax run in at least fp32 under fp16/bf16 autocast. A custom
-    autograd function keeps only ``x`` and the weights for the backward pass (q and k are
-    recomputed from ``x`` there, v is not needed).
+    autograd function keeps only ``x`` and the weights for the backward pass (q, k, v are
+    recomputed from ``x`` there).
     Parameter names follow the official release (``query_conv``, ``key_conv``, ``value_conv``,
     ``gamma``), so its checkpoints load as they are.
     """
