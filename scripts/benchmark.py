@@ -8,9 +8,9 @@ window, ``segattn.engine.inference.predict_logits``), each the median of ``repea
 matmuls and attention kernels; element-wise ops are not counted); and the share of the machine's
 measured matmul throughput that a training step reaches (counted FLOPs / step time / matmul FLOP/s).
 ``precision=auto`` (the default) runs at the precision the device computes fastest, as training
-does (``segattn.utils.precision``: bf16-mixed on CPUs with native bf16 and on CUDA >= 8.0); CUDA
-also runs channels_last unless told otherwise. Each timed call is preceded by warm-up calls until
-two in a row agree to ``steady_tolerance`` (at least ``warmup``, at most ``max_warmup``).
+does (``segattn.utils.precision``: bf16-mixed on CPUs with native bf16 and on CUDA >= 8.0), and
+the model runs channels-last under mixed precision, as in training (``channels_last=auto``). Each
+timed call is preceded by warm-up calls until two in a row agree to ``steady_tolerance`` (at least ``warmup``, at most ``max_warmup``).
 
     python scripts/benchmark.py                       # all heads, CPU defaults (ResNet-18, 2 x 256x256)
     python scripts/benchmark.py device=cuda batch_size=8 input_size=[512,1024] 'only=[ccnet_r2,danet]'
@@ -36,7 +36,7 @@ from segattn.engine.inference import predict_logits
 from segattn.models.segmentor import Segmentor
 from segattn.utils.device import resolve_device
 from segattn.utils.io import atomic_path, write_text
-from segattn.utils.precision import autocast_dtype, resolve_precision as resolve_precision_name
+from segattn.utils.precision import autocast_dtype, resolve_precision as resolve_precision_name, use_channels_last
 from segattn.utils.profiling import (count_flops, matmul_flops_per_second, median_seconds, peak_memory_bytes,
                                      training_step)
 
@@ -161,7 +161,7 @@ def plot(rows: list[dict], title: str, path: Path) -> None:
 def main(cfg: DictConfig) -> None:
     device = resolve_device(cfg.device)
     precision, amp = resolve_precision(cfg.precision, device)
-    channels_last = device.type == "cuda" if cfg.channels_last == "auto" else bool(cfg.channels_last)
+    channels_last = use_channels_last(cfg.channels_last, precision)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     names = selected_heads(cfg)

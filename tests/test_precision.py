@@ -183,3 +183,11 @@ def test_evaluation_predicts_under_the_asked_precision(asked):
     assert Probe.seen == (torch.bfloat16 if expected == "bf16-mixed" else torch.float32)
     with pytest.raises(EvaluationError, match="eval.precision must be one of"):
         check_settings(OmegaConf.merge(ev, {"precision": "fp8"}))
+
+
+def test_channels_last_under_mixed_precision_only():
+    from segattn.utils.precision import use_channels_last
+
+    assert use_channels_last("auto", "bf16-mixed") and use_channels_last("auto", "16-mixed")
+    assert not use_channels_last("auto", "32-true")
+    assert use_channels_last(True, "32-true") and not use_channels_last(False, "bf16-mixed")

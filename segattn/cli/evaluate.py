@@ -92,10 +92,14 @@ class Predictor:
     """``predict_logits`` with the ``eval`` settings; times the model part (seconds, summed)."""
 
     def __init__(self, model, ev: DictConfig, num_classes: int, device):
-        from segattn.utils.precision import resolve_precision
+        import torch
+
+        from segattn.utils.precision import resolve_precision, use_channels_last
 
         self.model, self.device, self.num_classes, self.seconds = model.to(device), device, num_classes, 0.0
         self.precision = resolve_precision(ev.precision, device)  # auto: the device's fastest
+        if use_channels_last("auto", self.precision):
+            self.model = self.model.to(memory_format=torch.channels_last)
         self.kwargs = dict(mode=ev.mode, crop_size=tuple(ev.crop_size), stride=tuple(ev.stride),
                            scales=tuple(ev.scales), flip=bool(ev.flip))
 

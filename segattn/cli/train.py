@@ -64,7 +64,10 @@ def train(cfg: DictConfig) -> dict:
 
     from pytorch_lightning.utilities.rank_zero import rank_zero_info
 
+    import torch
+
     from segattn.engine.launch import trainer_kwargs, training_precision
+    from segattn.utils.precision import use_channels_last
     from segattn.engine.metrics_file import MetricsFile
     from segattn.engine.module import SegmentationModule
     from segattn.engine.slurm_requeue import RequeueOnSigterm
@@ -85,6 +88,8 @@ def train(cfg: DictConfig) -> dict:
         from segattn.engine.init_from import init_from
 
         print(init_from(model, cfg.model.init_from))
+    if use_channels_last(cfg.model.get("channels_last", "auto"), cfg.trainer.precision):
+        model = model.to(memory_format=torch.channels_last)  # the first conv's output, and all after it, follow
     if cfg.model.get("compile"):  # in place: parameter names (and checkpoints) stay those of the plain model
         model.compile(**({} if cfg.model.compile is True else {"backend": cfg.model.compile}))
     module = SegmentationModule(

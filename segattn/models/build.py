@@ -7,7 +7,7 @@ from hydra.utils import instantiate
 
 from segattn.models.segmentor import Segmentor
 
-TRAINING_ONLY_KEYS = ("init_from", "compile")  # model.* keys read by train.py, not by the Segmentor
+TRAINING_ONLY_KEYS = ("init_from", "compile", "channels_last")  # model.* keys read by train.py, not by the Segmentor
 
 
 def build_segmentor(config: Mapping, num_classes: int) -> Segmentor:
