@@ -67,7 +67,6 @@ def train(cfg: DictConfig) -> dict:
     import torch
 
     from segattn.engine.launch import trainer_kwargs, training_precision
-    from segattn.utils.precision import use_channels_last
     from segattn.engine.metrics_file import MetricsFile
     from segattn.engine.module import SegmentationModule
     from segattn.engine.slurm_requeue import RequeueOnSigterm
@@ -75,6 +74,7 @@ def train(cfg: DictConfig) -> dict:
     from segattn.engine.visual_callbacks import TrainingCurves, ValidationImages
     from segattn.evaluation.metrics import format_table
     from segattn.models.build import build_segmentor
+    from segattn.utils.precision import use_channels_last
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     asked, cfg.trainer.precision = cfg.trainer.precision, training_precision(cfg.trainer)  # checkpoints store it resolved
