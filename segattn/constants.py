@@ -1,4 +1,6 @@
-"""Normalisation constants shared by the data pipeline and the models (pixel values 0..255 unless noted)."""
+"""Constants shared by the data pipeline, the models, the losses and the metrics (pixel values 0..255 unless noted)."""
+
+IGNORE_INDEX = 255  # label of pixels that no loss or metric counts
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # RGB, fraction of 255: what the data pipeline subtracts
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -17,7 +17,7 @@ from segattn.cli.config import CONFIG_DIR
 from segattn.data.cityscapes import CityscapesDataset
 from segattn.data.datamodule import SegDataModule
 from segattn.data.synthetic import generate_cityscapes
-from segattn.engine.losses import IGNORE_INDEX
+from segattn.constants import IGNORE_INDEX
 from segattn.engine.metrics_file import MetricsFile
 from segattn.engine.module import SegmentationModule
 from segattn.engine.visual_callbacks import TrainingCurves, ValidationImages

@@ -16,6 +16,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from segattn.cli.config import CONFIG_DIR
+from segattn.constants import IGNORE_INDEX
 from segattn.utils.device import DeviceError, resolve_device
 from segattn.utils.precision import INFERENCE_PRECISIONS
 
@@ -122,7 +123,7 @@ class Predictor:
 
 
 def _has_labels(dataset) -> bool:
-    return not bool((dataset[0]["mask"] == 255).all())
+    return not bool((dataset[0]["mask"] == IGNORE_INDEX).all())
 
 
 class InstanceMaps:
@@ -202,7 +203,7 @@ def evaluate_split(model, datamodule, ev: DictConfig, out: Path, settings: dict)
             f"predictions only with eval.save_predictions=true"
         )
     predictor = Predictor(model, ev, datamodule.num_classes, device)
-    confusion = MulticlassConfusionMatrix(datamodule.num_classes, ignore_index=255).to(device)
+    confusion = MulticlassConfusionMatrix(datamodule.num_classes, ignore_index=IGNORE_INDEX).to(device)
     is_cityscapes = isinstance(dataset, CityscapesDataset)
     instances = InstanceMaps(dataset) if is_cityscapes and labelled else None
     use_instances = instances is not None and not instances.missing

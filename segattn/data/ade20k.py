@@ -4,7 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Optional
 
-from segattn.data.base import IGNORE_INDEX, SegDataset, make_lut, pair_files
+from segattn.constants import IGNORE_INDEX
+from segattn.data.base import SegDataset, make_lut, pair_files
 
 # objectInfo150 order (first name of each entry); label k in the annotation is CLASSES[k - 1].
 CLASSES = (

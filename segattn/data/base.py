@@ -9,10 +9,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from segattn.constants import IGNORE_INDEX
 from segattn.data.errors import DatasetError, describe_tree, list_unmatched
 from segattn.data.files import read_image, read_label
-
-IGNORE_INDEX = 255
 
 
 def make_lut(mapping: dict[int, int]) -> np.ndarray:

@@ -6,7 +6,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from segattn.data.base import IGNORE_INDEX, SegDataset, make_lut, pair_files
+from segattn.constants import IGNORE_INDEX
+from segattn.data.base import SegDataset, make_lut, pair_files
 
 CLASSES = (
     "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign",

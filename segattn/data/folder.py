@@ -5,7 +5,8 @@ import colorsys
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from segattn.data.base import IGNORE_INDEX, SegDataset, make_lut, pair_files
+from segattn.constants import IGNORE_INDEX
+from segattn.data.base import SegDataset, make_lut, pair_files
 from segattn.data.errors import DatasetError
 
 

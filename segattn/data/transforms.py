@@ -17,8 +17,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from albumentations.pytorch import ToTensorV2  # noqa: E402
 
-from segattn.constants import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402, F401  (re-exported)
-from segattn.data.base import IGNORE_INDEX  # noqa: E402
+from segattn.constants import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD  # noqa: E402, F401  (means re-exported)
 
 
 def _pair(size: int | Sequence[int]) -> tuple[int, int]:

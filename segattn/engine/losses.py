@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-IGNORE_INDEX = 255
+from segattn.constants import IGNORE_INDEX
 
 
 class CrossEntropy(nn.Module):

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassConfusionMatrix
 
+from segattn.constants import IGNORE_INDEX
 from segattn.engine.guards import check_finite_loss
-from segattn.engine.losses import IGNORE_INDEX
 from segattn.engine.schedule import poly_schedule
 from segattn.evaluation.metrics import metrics_from_confusion
 

@@ -12,7 +12,7 @@ from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
-IGNORE_INDEX = 255
+from segattn.constants import IGNORE_INDEX
 
 
 def synchronize(device: torch.device) -> None:

@@ -6,6 +6,7 @@ from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
 
+from segattn.constants import IGNORE_INDEX
 from segattn.visualization.capture import AttentionRecord
 from segattn.visualization.draw import (
     class_legend, greyscale, mark_points, overlay, panel_figure, show_bars, show_heat, show_image,
@@ -99,7 +100,7 @@ def prediction_grid(samples: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndar
     image = samples[0][1]
     fig, axes = panel_figure(len(samples), 4, image.shape[0] / image.shape[1], width=3.5)
     for row, (name, image, mask, pred) in zip(axes, samples):
-        labelled = mask != 255
+        labelled = mask != IGNORE_INDEX
         wrong = labelled & (pred != mask)
         share = 100.0 * wrong.sum() / max(labelled.sum(), 1)
         errors = np.where(wrong, 1.0, 0.4 * greyscale(image))
