@@ -6,6 +6,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from segattn.models.attention import criss_cross
 from segattn.models.attention.criss_cross import COMPILE_SAFE, CrissCrossAttention
 from segattn.models.heads.ccnet import RCCAHead
 
@@ -37,8 +38,9 @@ def reference(block, x):
     return out, torch.stack(weights).view(b, h, w, h + w)
 
 
-@pytest.mark.parametrize("shape", [(2, 16, 5, 7), (1, 16, 7, 4)])
-def test_matches_loop_reference_forward_and_gradients(shape):
+@pytest.mark.parametrize("shape,column_chunk", [((2, 16, 5, 7), 24), ((1, 16, 7, 4), 24), ((2, 16, 5, 7), 3)])
+def test_matches_loop_reference_forward_and_gradients(shape, column_chunk, monkeypatch):
+    monkeypatch.setattr(criss_cross, "COLUMN_CHUNK", column_chunk)  # 3: columns in chunks of 3, 3 and 1
     block = make_block()
     x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
     grad = torch.randn(shape, dtype=torch.float64)

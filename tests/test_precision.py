@@ -100,7 +100,7 @@ def test_non_local_explicit_energies_run_in_fp32_under_autocast(mode, tolerance)
 
 
 def test_criss_cross_keeps_no_projection_for_backward():
-    """Saved for backward over R=2 passes: each pass's input and (B, H, W, H + W) weights, not its q/k/v."""
+    """Saved for backward over R=2 passes: each pass's input and its H + W weights per position, not its q/k/v."""
     torch.manual_seed(0)
     block = _gated(CrissCrossAttention(64))
     x = torch.randn(1, 64, 12, 10, requires_grad=True)
