@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from segattn.models.attention.blockwise import blockwise_attention
 from segattn.models.attention.projection import project_tokens
 
 
@@ -19,15 +20,15 @@ class PositionAttention(nn.Module):
     (as in the paper and the official code); ``gamma`` starts at zero, so the block starts as identity.
     Shapes: ``x: B x C x H x W -> B x C x H x W``; the affinity is ``B x HW x HW``.
 
-    The attention runs through ``scaled_dot_product_attention`` with ``scale=1.0`` (``_position_attend``),
-    which computes the same softmax-weighted sum as ``softmax(q k^T) v`` without storing the HW x HW map
-    where a fused kernel applies. The kernels need equal query and value widths except CUDA's
+    The HW x HW map is never stored. On CUDA the attention runs through ``scaled_dot_product_attention``
+    with ``scale=1.0`` (``_position_attend``); its kernels need equal query and value widths except the
     memory-efficient one, so in fp16/bf16 (autocast) the value is split into C/8-wide heads that share
     q and k, which reaches the flash kernels; in fp32 the call is direct. Measured forward+backward
     (peak tensor memory / time) at 97x97, 512 channels: H100 fp32: explicit matmul
     1375 MiB / 8.0 ms, direct SDPA 83 MiB / 13.6 ms; H100 bf16: matmul 1355 MiB / 5.3 ms, direct
-    51 MiB / 22.1 ms, split heads 69 MiB / 2.1 ms; CPU fp32 (16 cores): matmul 1054 MiB / 542 ms,
-    direct SDPA (PyTorch's math kernel there) 1054 MiB / 521 ms, split heads 150 MiB / 1226 ms.
+    51 MiB / 22.1 ms, split heads 69 MiB / 2.1 ms. On the CPU, SDPA runs its math kernel (which
+    stores the map: 1054 MiB) for these widths, and split heads repeat ``q k^T`` per head (2.3x the
+    time), so the CPU takes ``blockwise_attention`` (queries in blocks, weights recomputed in backward).
     """
 
     def __init__(self, in_channels: int):
@@ -49,9 +50,11 @@ class PositionAttention(nn.Module):
                 exact = torch.promote_types(q.dtype, torch.float32)
                 weights = torch.bmm(q.to(exact), k.to(exact).transpose(1, 2)).softmax(-1)  # B x HW x HW
             out = torch.bmm(weights.to(v.dtype), v)
-        else:
+        elif x.device.type == "cuda":
             split = q.dtype in (torch.float16, torch.bfloat16)
             out = _position_attend(q, k, v, split_heads=split)  # B x HW x C
+        else:  # SDPA's CPU kernel for unequal widths stores the map: see segattn.models.attention.blockwise
+            out = blockwise_attention(q, k, v, scale=1.0)
         out = gated_residual(x, out.transpose(1, 2).reshape(b, c, h, w), self.gamma)
         return (out, weights) if return_attention else out
 

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from segattn.models.attention.blockwise import attend
 from segattn.models.attention.projection import project_tokens
 
 MODES = ("gaussian", "embedded_gaussian", "dot_product", "concatenation")
@@ -42,7 +43,7 @@ class NonLocal2d(nn.Module):
     ``use_sdpa=True`` takes each mode's path that never stores the ``HW x N`` map where one exists:
     ``scaled_dot_product_attention`` for the two softmax modes (its fused kernels keep softmax
     statistics in fp32; on CPU they need equal query/value widths, so ``gaussian``, whose query is C
-    wide and value inter wide, runs the math kernel there) and the reassociated product
+    wide and value inter wide, takes ``blockwise_attention`` there) and the reassociated product
     ``theta (phi^T g) / N`` for ``dot_product``; ``concatenation`` has no such path. ``use_sdpa=False``
     forms the map explicitly (energies and softmax of the two softmax modes in fp32 under autocast); both paths compute the same values.
     """
@@ -109,8 +110,7 @@ class NonLocal2d(nn.Module):
         n = k.shape[1]
         if self.mode in ("gaussian", "embedded_gaussian"):
             if fused:
-                y = F.scaled_dot_product_attention(q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1), scale=self.scale)
-                return y.squeeze(1), None
+                return attend(q, k, v, self.scale), None
             with torch.autocast(q.device.type, enabled=False):  # energies and softmax in >= fp32
                 exact = torch.promote_types(q.dtype, torch.float32)
                 weights = (torch.bmm(q.to(exact), k.to(exact).transpose(1, 2)) * self.scale).softmax(-1)
