@@ -90,7 +90,7 @@ def sha256(path: Path) -> str:
 
 
 class Predictor:
-    """``predict_logits`` with the ``eval`` settings; times the model part (seconds, summed)."""
+    """``predict_probabilities`` with the ``eval`` settings; times the model part (seconds, summed)."""
 
     def __init__(self, model, ev: DictConfig, num_classes: int, device):
         import torch
@@ -108,12 +108,12 @@ class Predictor:
         """Bx3xhxw normalised image -> BxHxW train ids (long, on the device) at ``out_size``."""
         import torch
 
-        from segattn.engine.inference import predict_logits
+        from segattn.inference.passes import predict_probabilities
         from segattn.utils.precision import inference_autocast
 
         start = time.perf_counter()
         with inference_autocast(self.precision, self.device):
-            probs = predict_logits(self.model, image.to(self.device), **self.kwargs,
+            probs = predict_probabilities(self.model, image.to(self.device), **self.kwargs,
                                    num_classes=self.num_classes, out_size=tuple(out_size))
         pred = probs.argmax(1)
         if self.device.type == "cuda":
