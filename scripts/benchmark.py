@@ -3,7 +3,7 @@
 Per head: training images/s (one SGD step: forward_train, weighted cross-entropy incl. the auxiliary
 head, backward, optimizer step), peak tensor memory of that step (profiler alloc/free records,
 ``segattn.utils.profiling.peak_memory_bytes``), inference ms per image (whole image and sliding
-window, ``segattn.engine.inference.predict_logits``), each the median of ``repeats`` runs after
+window, ``segattn.inference.passes.predict_probabilities``), each the median of ``repeats`` runs after
 ``warmup``; forward GFLOPs per image of the model and of the head alone (``FlopCounterMode``: convs,
 matmuls and attention kernels; element-wise ops are not counted); and the share of the machine's
 measured matmul throughput that a training step reaches (counted FLOPs / step time / matmul FLOP/s).
@@ -32,7 +32,7 @@ from omegaconf import DictConfig
 from torch.profiler import ProfilerActivity, profile
 
 from segattn.cli.config import CONFIG_DIR
-from segattn.engine.inference import predict_logits
+from segattn.inference.passes import predict_probabilities
 from segattn.models.segmentor import Segmentor
 from segattn.utils.device import resolve_device
 from segattn.utils.io import atomic_path, write_text
@@ -89,7 +89,7 @@ def measure_head(cfg: DictConfig, name: str, device: torch.device, amp: torch.dt
     def infer(mode: str):
         def run():
             with torch.autocast(**autocast):
-                predict_logits(model, images, mode, cfg.slide.crop_size, cfg.slide.stride, num_classes=cfg.num_classes)
+                predict_probabilities(model, images, mode, cfg.slide.crop_size, cfg.slide.stride, num_classes=cfg.num_classes)
         return run
 
     whole_s = median_seconds(infer("whole"), device, cfg.warmup, cfg.repeats, **steady)

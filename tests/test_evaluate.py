@@ -13,10 +13,11 @@ from hydra import compose, initialize_config_dir
 from PIL import Image
 
 from segattn.cli.config import CONFIG_DIR
-from segattn.cli.evaluate import EvaluationError, evaluate
+from segattn.cli.evaluate import evaluate
 from segattn.data.cityscapes import TRAIN_TO_LABEL_ID, CityscapesDataset, label_ids_to_train_ids, train_ids_to_label_ids
 from segattn.data.files import read_label
 from segattn.evaluation import cityscapes_extras
+from segattn.evaluation.settings import EvaluationError
 
 REPO = Path(__file__).resolve().parents[1]
 INSTANCE_LABEL_IDS = (24, 25, 26, 27, 28, 31, 32, 33)
@@ -129,9 +130,10 @@ def test_demo_writes_colour_masks_and_overlays(run, tmp_path):
 
 
 def test_data_overrides_win_over_the_checkpoint(run, tmp_path):
-    from segattn.cli.evaluate import data_config, load_checkpoint
+    from segattn.evaluation.settings import data_config
+    from segattn.models.checkpoint import read_checkpoint
 
-    saved = load_checkpoint(run / "checkpoints" / "best.ckpt")["config"]["data"]
+    saved = read_checkpoint(run / "checkpoints" / "best.ckpt")["config"]["data"]
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
         only_root = compose("eval", overrides=[f"ckpt={run}", "data.root=/elsewhere",
                                                "+data.val_transform.resize_short=32"])
