@@ -6,7 +6,7 @@ from typing import Optional
 
 import torch
 
-from segattn.models.checkpoint import CheckpointError, build_model, read_checkpoint
+from segattn.models.checkpoint import CheckpointError, build_model, read_checkpoint, resolve_checkpoint
 from segattn.models.segmentor import Segmentor
 
 
@@ -26,20 +26,26 @@ def read_any_checkpoint(path: str | Path) -> dict:
 
 
 def load_model(path: str | Path, device: Optional[str | torch.device] = None) -> Segmentor:
-    """A :class:`Segmentor` in eval mode from a segattn checkpoint (trained, or written by ``segattn-convert``),
-    or from a published file the converter reads (mmseg zoo, official CCNet / DANet).
+    """A :class:`Segmentor` in eval mode from a segattn checkpoint (trained, or written by ``segattn-convert``;
+    a run folder stands for its best, else last, checkpoint), or from a published file the converter reads
+    (mmseg zoo, official CCNet / DANet).
 
     ``model(x)`` maps an ImageNet-normalised RGB batch ``B x 3 x H x W`` (the data pipeline's images)
     to logits ``B x K x H x W`` resized with the checkpoint's ``align_corners``; ``model.predict(image)``
     takes a plain image. The model carries ``class_names``, ``palette`` (or None), ``normalization``
     and ``align_corners``.
     """
-    path = Path(path).expanduser()
-    ckpt = read_any_checkpoint(path)
+    path = resolve_checkpoint(path)
+    model = model_from_checkpoint(read_any_checkpoint(path), path)
+    return model.to(device) if device is not None else model
+
+
+def model_from_checkpoint(ckpt: dict, path: str | Path) -> Segmentor:
+    """The checkpoint dict's Segmentor (eval mode, CPU) with its ``class_names`` and ``palette``."""
     model = build_model(ckpt, path)
     model.class_names = list(ckpt["class_names"])
     model.palette = ckpt.get("palette") or _dataset_palette(ckpt)
-    return model.to(device) if device is not None else model
+    return model
 
 
 def _dataset_palette(ckpt: dict):

@@ -30,26 +30,27 @@ def apply_recipe(ev: DictConfig, recipe: Optional[dict]) -> None:
             ev[key] = value if value is not None else default
 
 
-def check_settings(ev: DictConfig) -> None:
-    """Raise one message for a malformed ``eval`` setting (keys still null are filled later from the recipe)."""
+def check_settings(ev: DictConfig, prefix: str = "eval.") -> None:
+    """Raise one message for a malformed ``eval`` setting (keys still null are filled later from the recipe);
+    ``prefix`` is how the messages name the keys (``segattn-predict`` has them at the top level)."""
     if ev.mode is not None and ev.mode not in ("whole", "slide"):
-        raise EvaluationError(f"eval.mode must be whole or slide, got {ev.mode!r}")
+        raise EvaluationError(f"{prefix}mode must be whole or slide, got {ev.mode!r}")
     if not _positive_list(ev.scales):
         raise EvaluationError(
-            f"eval.scales must be a non-empty list of positive numbers, e.g. [0.75,1.0,1.25]; got {ev.scales}"
+            f"{prefix}scales must be a non-empty list of positive numbers, e.g. [0.75,1.0,1.25]; got {ev.scales}"
         )
     if ev.precision not in INFERENCE_PRECISIONS:
-        raise EvaluationError(f"eval.precision must be one of {list(INFERENCE_PRECISIONS)}, got {ev.precision!r}")
+        raise EvaluationError(f"{prefix}precision must be one of {list(INFERENCE_PRECISIONS)}, got {ev.precision!r}")
     backend = ev.get("backend", "pytorch")
     if backend not in BACKENDS:
-        raise EvaluationError(f"eval.backend must be one of {list(BACKENDS)}, got {backend!r}")
+        raise EvaluationError(f"{prefix}backend must be one of {list(BACKENDS)}, got {backend!r}")
     if backend == "onnxruntime" and not ev.get("model"):
-        raise EvaluationError("eval.backend=onnxruntime needs eval.model=<file.onnx> (written by segattn-export)")
+        raise EvaluationError(f"{prefix}backend=onnxruntime needs {prefix}model=<file.onnx> (written by segattn-export)")
     for key in ("crop_size", "stride"):
         if ev.mode == "slide" and ev[key] is not None and not _positive_list(ev[key], 2):
-            raise EvaluationError(f"eval.{key} must be two positive integers [h,w], e.g. [769,769]; got {ev[key]}")
+            raise EvaluationError(f"{prefix}{key} must be two positive integers [h,w], e.g. [769,769]; got {ev[key]}")
     if ev.mode == "slide" and None not in (ev.stride, ev.crop_size) and any(s > c for s, c in zip(ev.stride, ev.crop_size)):
-        raise EvaluationError(f"eval.stride must not exceed eval.crop_size (windows would leave pixels unseen): "
+        raise EvaluationError(f"{prefix}stride must not exceed {prefix}crop_size (windows would leave pixels unseen): "
                               f"got stride {list(ev.stride)} with crop_size {list(ev.crop_size)}")
 
 

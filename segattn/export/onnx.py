@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from segattn.export.errors import ExportError
+from segattn.export.errors import ExportError, require
 from segattn.models.attention.non_local import NonLocal2d
 from segattn.utils.io import atomic_path
 
@@ -27,8 +27,7 @@ def check_onnx_options(model: nn.Module, opset: int) -> None:
 
 def export_onnx(model: nn.Module, path: Path, metadata: dict[str, str], opset: int, example_size) -> None:
     """Trace ``model`` (eval mode) at ``1 x 3 x example_size`` and write ``path`` with ``metadata`` props."""
-    import onnx  # the [export] extra
-
+    onnx = require("onnx")
     check_onnx_options(model, opset)
     device = next(model.parameters()).device
     example = torch.zeros(1, 3, *example_size, device=device)

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from segattn.export.errors import ExportError
+from segattn.export.errors import ExportError, require
 from segattn.export.metadata import read_metadata
 
 
@@ -19,8 +19,7 @@ class OnnxRuntimeModel:
     training = False
 
     def __init__(self, path: str | Path):
-        import onnxruntime  # the [export] extra
-
+        onnxruntime = require("onnxruntime")
         path = Path(path).expanduser()
         if not path.is_file():
             raise ExportError(f"{path}: no such ONNX file (expected a file written by segattn-export format=onnx)")

@@ -20,7 +20,7 @@ def predict(model: nn.Module, image, mode: str = "whole", crop_size: Optional[Se
     if model.training:
         raise ValueError("predict: the model is in training mode; call model.eval() first (load_model does)")
     if device is None:
-        device = next(model.parameters()).device
+        device = next(iter(model.parameters()), torch.zeros(())).device
     x = to_input(image).to(device)
     probs = predict_probabilities(model, x, mode, crop_size, stride, tuple(scales), flip,
                                   num_classes=model.num_classes)[0]
