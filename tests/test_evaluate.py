@@ -129,6 +129,21 @@ def test_demo_writes_colour_masks_and_overlays(run, tmp_path):
     assert Image.open(out / "img0_overlay.png").size == (50, 40)
 
 
+def test_onnx_runtime_backend_gives_the_same_report_as_the_checkpoint(run, tmp_path):
+    pytest.importorskip("onnxruntime")
+    import segattn
+
+    segattn.export_model(segattn.load_model(run), tmp_path / "model.onnx", "onnx", example_size=(32, 32))
+    eager = run_eval(f"ckpt={run}", f"eval.out={tmp_path / 'eager'}", "eval.precision=32-true", "eval.device=cpu")
+    onnx = run_eval(f"ckpt={run}", f"eval.out={tmp_path / 'onnx'}", "eval.backend=onnxruntime",
+                    f"eval.model={tmp_path / 'model.onnx'}", "eval.device=cpu")
+    assert onnx["mIoU"] == pytest.approx(eager["mIoU"], abs=1e-6)
+    saved = [json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("eager", "onnx")]
+    assert saved[1]["confusion"] == saved[0]["confusion"] and saved[1]["settings"]["backend"] == "onnxruntime"
+    with pytest.raises(EvaluationError, match=r"eval.backend=onnxruntime needs eval.model=<file.onnx>"):
+        run_eval(f"ckpt={run}", "eval.backend=onnxruntime")
+
+
 def test_data_overrides_win_over_the_checkpoint(run, tmp_path):
     from segattn.evaluation.settings import data_config
     from segattn.models.checkpoint import read_checkpoint
