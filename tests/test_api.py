@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers.position_model import PositionModel
 from omegaconf import OmegaConf
 from PIL import Image
 
@@ -54,18 +55,6 @@ def test_load_model_of_a_file_that_is_no_checkpoint_says_what_it_is_not(tmp_path
     with pytest.raises(ValueError, match=r"not a segattn training checkpoint: missing .* nor a release segattn-convert "
                                          r"reads: .*unknown checkpoint layout \(first keys: weights\); expected an mmseg zoo"):
         segattn.load_model(tmp_path / "other.pth")
-
-
-class PositionModel(torch.nn.Module):
-    """Logits that depend on the pixel values and on the position (rows and columns differently)."""
-
-    num_classes, align_corners = 3, False
-
-    def forward(self, x):
-        b, _, h, w = x.shape
-        rows = torch.linspace(0, 1, h).view(1, 1, h, 1).expand(b, 1, h, w)
-        cols = torch.linspace(0, 2, w).view(1, 1, 1, w).expand(b, 1, h, w)
-        return torch.cat([x[:, :1] * 3, rows * 4 - x[:, 1:2], cols + x[:, 2:3]], 1)
 
 
 def _normalised(rgb: np.ndarray) -> torch.Tensor:
