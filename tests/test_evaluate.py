@@ -56,18 +56,47 @@ def run_eval(*overrides: str):
     return evaluate(cfg)
 
 
+def _hand_set_checkpoint(run: Path, path: Path):
+    """The run's checkpoint with a hand-set classifier (normal(0, 2) weights, uniform(-1, 1) biases): a fixed model
+    that predicts many classes, unlike the 2-step one. Returns the model (eval mode)."""
+    from segattn.models.checkpoint import build_model
+
+    ckpt = torch.load(run / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
+    model = build_model(ckpt, path)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        model.head.cls[1].weight.normal_(0, 2.0)
+        model.head.cls[1].bias.uniform_(-1, 1)
+    ckpt["state_dict"] = {f"model.{k}": v for k, v in model.state_dict().items()}
+    torch.save(ckpt, path)
+    return model, ckpt
+
+
 def test_evaluate_equals_training_validation_and_writes_reports(run, tmp_path):
+    import pytorch_lightning as pl
+    from hydra.utils import instantiate
+
+    from segattn.engine.module import SegmentationModule
+
+    model, ckpt = _hand_set_checkpoint(run, tmp_path / "hand_set.ckpt")
+    module = SegmentationModule(model, torch.nn.CrossEntropyLoss(ignore_index=255), ckpt["class_names"], {}, 1)
+    trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                         enable_checkpointing=False, enable_model_summary=False, precision="32-true")
+    trainer.validate(module, instantiate(ckpt["config"]["data"]), verbose=False)
+    validation = module.val_metrics
     out = tmp_path / "report"
-    metrics = run_eval(f"ckpt={run}", f"eval.out={out}")
-    trained = json.loads((run / "metrics.json").read_text())
-    assert metrics["mIoU"] == pytest.approx(trained["mIoU"], abs=1e-9)
-    assert metrics["aAcc"] == pytest.approx(trained["aAcc"], abs=1e-9)
+    metrics = run_eval(f"ckpt={tmp_path / 'hand_set.ckpt'}", f"eval.out={out}", "eval.precision=32-true")
+    confusion = np.array(json.loads((out / "metrics.json").read_text())["confusion"])
+    assert (confusion.sum(0) > 0).sum() >= 8 and metrics["mIoU"] > 0  # predicts many classes, some right
+    assert metrics["per_class"] == validation["per_class"]
+    assert metrics["mIoU"] == pytest.approx(validation["mIoU"], abs=1e-9)
+    assert metrics["aAcc"] == pytest.approx(validation["aAcc"], abs=1e-9)
 
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["mIoU"] == pytest.approx(metrics["mIoU"])
     assert list(saved["per_class"]) == list(CityscapesDataset.CLASSES)
     assert np.array(saved["confusion"]).shape == (19, 19)
-    assert saved["settings"]["checkpoint"].endswith("best.ckpt") and saved["settings"]["images"] == 2
+    assert saved["settings"]["checkpoint"].endswith("hand_set.ckpt") and saved["settings"]["images"] == 2
     assert re.fullmatch(r"[0-9a-f]{64}", saved["settings"]["checkpoint_sha256"])
     assert set(saved["cityscapes"]["per_category"]) == set(cityscapes_extras.CATEGORIES)
     instance_classes = {"person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle"}
