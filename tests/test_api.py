@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from helpers.position_model import PositionModel
+from helpers.reference_passes import direct_probabilities
 from omegaconf import OmegaConf
 from PIL import Image
 
@@ -86,23 +86,9 @@ def test_model_predict_uses_the_evaluation_passes():
     rgb = np.random.default_rng(1).integers(0, 256, (40, 56, 3), dtype=np.uint8)
     ids, probs = model.predict(rgb, mode="slide", crop_size=(32, 32), stride=(16, 16), scales=(0.75, 1.0), flip=True,
                                return_probabilities=True)
-    x = _normalised(rgb)
-    with torch.no_grad():
-        expected = torch.zeros(1, 19, 40, 56)
-        # per scale: the resized size, the zero-padded size, the window starts (rows, columns), by hand
-        for size, padded, rows, cols in [((30, 42), (32, 42), [0], [0, 10]), ((40, 56), (40, 56), [0, 8], [0, 16, 24])]:
-            scaled = F.interpolate(x, size=size, mode="bilinear", align_corners=False) if size != (40, 56) else x
-            for flip in (False, True):
-                inp = F.pad(scaled.flip(-1) if flip else scaled, (0, padded[1] - size[1], 0, padded[0] - size[0]))
-                total, count = torch.zeros(1, 19, *padded), torch.zeros(1, 1, *padded)
-                for y0 in rows:
-                    for x0 in cols:
-                        total[..., y0:y0 + 32, x0:x0 + 32] += model(inp[..., y0:y0 + 32, x0:x0 + 32])
-                        count[..., y0:y0 + 32, x0:x0 + 32] += 1
-                logits = (total / count)[..., :size[0], :size[1]]
-                logits = logits.flip(-1) if flip else logits
-                expected += F.interpolate(logits, size=(40, 56), mode="bilinear", align_corners=False).softmax(1)
-    torch.testing.assert_close(probs, (expected / 4)[0], rtol=1e-5, atol=1e-6)
+    plan = [((30, 42), (32, 42), [0], [0, 10]), ((40, 56), (40, 56), [0, 8], [0, 16, 24])]  # scales 0.75, 1
+    expected = direct_probabilities(model, _normalised(rgb), (32, 32), plan, (40, 56), 19)
+    torch.testing.assert_close(probs, expected[0], rtol=1e-5, atol=1e-6)
     assert torch.equal(ids, probs.argmax(0))
 
 

@@ -94,26 +94,14 @@ def test_single_pass_resizes_logits_like_training_validation():
 def test_slide_scales_and_flip_equal_a_direct_computation_with_a_position_dependent_model():
     """mean over scales and flips of softmax(resize(windows(resize(x)))), the windows placed and summed by hand."""
     from helpers.position_model import PositionModel
+    from helpers.reference_passes import direct_probabilities
 
     model, image = PositionModel().eval(), torch.randn(2, 3, 20, 34)
     got = predict_probabilities(model, image, "slide", crop_size=(12, 16), stride=(8, 10), scales=(0.5, 1.0),
                                 flip=True, num_classes=3, out_size=(22, 30))
-    resize = torch.nn.functional.interpolate
-    expected = torch.zeros(2, 3, 22, 30)
-    # per scale: the image size, the zero-padded size, the window starts on rows and on columns
-    for size, padded, rows, cols in [((10, 17), (12, 17), [0], [0, 1]), ((20, 34), (20, 34), [0, 8], [0, 10, 18])]:
-        scaled = resize(image, size=size, mode="bilinear", align_corners=False) if size != (20, 34) else image
-        for flip in (False, True):
-            x = torch.nn.functional.pad(scaled.flip(-1) if flip else scaled, (0, padded[1] - size[1], 0, padded[0] - size[0]))
-            total, count = torch.zeros(2, 3, *padded), torch.zeros(1, 1, *padded)
-            for y0 in rows:
-                for x0 in cols:
-                    total[..., y0:y0 + 12, x0:x0 + 16] += model(x[..., y0:y0 + 12, x0:x0 + 16])
-                    count[..., y0:y0 + 12, x0:x0 + 16] += 1
-            logits = (total / count)[..., :size[0], :size[1]]
-            logits = logits.flip(-1) if flip else logits
-            expected += resize(logits, size=(22, 30), mode="bilinear", align_corners=False).softmax(1)
-    torch.testing.assert_close(got, expected / 4)
+    plan = [((10, 17), (12, 17), [0], [0, 1]), ((20, 34), (20, 34), [0, 8], [0, 10, 18])]  # scales 0.5, 1
+    expected = direct_probabilities(model, image, (12, 16), plan, (22, 30), 3)
+    torch.testing.assert_close(got, expected)
     one_scale = predict_probabilities(model, image, "slide", crop_size=(12, 16), stride=(8, 10), flip=True,
                                       num_classes=3, out_size=(22, 30))
     assert (one_scale - got).abs().max() > 1e-2  # the 0.5 scale counts

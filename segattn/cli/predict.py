@@ -36,13 +36,9 @@ def predict(cfg: DictConfig) -> int:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="predict")
 def main(cfg: DictConfig) -> None:
-    from segattn.evaluation.settings import EvaluationError
-    from segattn.models.checkpoint import CheckpointError
-    from segattn.utils.device import DeviceError
-
     try:
         predict(cfg)
-    except (EvaluationError, CheckpointError, DeviceError, ValueError) as err:  # ImageInputError is a ValueError
+    except ValueError as err:  # EvaluationError, CheckpointError, ImageInputError, DeviceError
         raise SystemExit(f"segattn-predict: error: {err}") from None
 
 
