@@ -6,6 +6,7 @@ import hydra
 from omegaconf import DictConfig
 
 from segattn.cli.config import CONFIG_DIR
+from segattn.cli.errors import one_line_errors
 
 
 def export(cfg: DictConfig):
@@ -21,11 +22,9 @@ def export(cfg: DictConfig):
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="export")
+@one_line_errors("segattn-export")
 def main(cfg: DictConfig) -> None:
-    try:
-        export(cfg)
-    except ValueError as err:  # CheckpointError, ExportError (also: the [export] extra missing)
-        raise SystemExit(f"segattn-export: error: {err}") from None
+    export(cfg)
 
 
 if __name__ == "__main__":

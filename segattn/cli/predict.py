@@ -8,6 +8,7 @@ import hydra
 from omegaconf import DictConfig
 
 from segattn.cli.config import CONFIG_DIR
+from segattn.cli.errors import one_line_errors
 
 
 def predict(cfg: DictConfig) -> int:
@@ -35,11 +36,9 @@ def predict(cfg: DictConfig) -> int:
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="predict")
+@one_line_errors("segattn-predict")
 def main(cfg: DictConfig) -> None:
-    try:
-        predict(cfg)
-    except ValueError as err:  # EvaluationError, CheckpointError, ImageInputError, DeviceError
-        raise SystemExit(f"segattn-predict: error: {err}") from None
+    predict(cfg)
 
 
 if __name__ == "__main__":
