@@ -1,6 +1,7 @@
 """ONNX export (PyTorch's TorchScript-based exporter) with symbolic batch, height and width."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -31,7 +32,8 @@ def export_onnx(model: nn.Module, path: Path, metadata: dict[str, str], opset: i
     check_onnx_options(model, opset)
     device = next(model.parameters()).device
     example = torch.zeros(1, 3, *example_size, device=device)
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the blocks' input checks, constant while tracing
         try:
             torch.onnx.export(model, (example,), str(tmp), dynamo=False, opset_version=opset,
                               input_names=["image"], output_names=["logits"],

@@ -17,10 +17,11 @@ def export_torchscript(model: nn.Module, path: Path, metadata: dict[str, str], e
     device = next(model.parameters()).device
     example = torch.zeros(1, 3, *example_size, device=device)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.jit.trace's deprecation and the input checks' tracer warnings
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the blocks' input checks, constant while tracing
+        warnings.simplefilter("ignore", FutureWarning)  # torch 2.14 deprecates trace and save (README: Export)
         try:
             traced = torch.jit.trace(model, example, check_trace=False)
         except Exception as err:
             raise ExportError(f"export: TorchScript tracing failed: {type(err).__name__}: {str(err).splitlines()[0]}") from None
-    with atomic_path(path) as tmp:
-        torch.jit.save(traced, str(tmp), _extra_files=metadata)
+        with atomic_path(path) as tmp:
+            torch.jit.save(traced, str(tmp), _extra_files=metadata)
