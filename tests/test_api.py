@@ -110,3 +110,15 @@ def test_bad_images_are_one_clear_message(image, message, tmp_path, monkeypatch)
 def test_predict_refuses_a_model_in_training_mode():
     with pytest.raises(ValueError, match=r"model is in training mode; call model.eval\(\) first"):
         segattn.create_model("fcn", backbone="resnet18", num_classes=2).predict(np.zeros((8, 8, 3), np.uint8))
+
+
+def test_models_build_and_load_without_hydra():
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['hydra'] = None\n"  # any import of Hydra fails
+            "import segattn\n"
+            "segattn.create_model('danet', backbone='resnet18', num_classes=3, channels=16)\n"
+            f"print(segattn.load_model({str(ZOO_CCNET)!r}).class_names[0])\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "road", done.stderr[-2000:]
