@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import io
-import platform
 from pathlib import Path
 
 import hydra
@@ -37,22 +36,14 @@ from segattn.models.segmentor import Segmentor
 from segattn.utils.device import resolve_device
 from segattn.utils.io import atomic_path, write_text
 from segattn.utils.precision import autocast_dtype, resolve_precision as resolve_precision_name, use_channels_last
-from segattn.utils.profiling import (count_flops, matmul_flops_per_second, median_seconds, peak_memory_bytes,
-                                     training_step)
+from segattn.utils.profiling import (count_flops, machine_name, matmul_flops_per_second, median_seconds,
+                                     peak_memory_bytes, training_step)
 
 
 def resolve_precision(name: str, device: torch.device) -> tuple[str, torch.dtype | None]:
     """(precision name, autocast dtype or None); ``auto`` is what ``device`` computes fastest."""
     name = resolve_precision_name(name, device)
     return name, autocast_dtype(name)
-
-
-def machine_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
-    return f"{model or 'CPU'}, {torch.get_num_threads()} threads"
 
 
 def selected_heads(cfg: DictConfig) -> list[str]:

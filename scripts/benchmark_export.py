@@ -12,7 +12,6 @@ eager PyTorch at ``precision=auto`` (bf16-mixed on CPUs with native bf16, as eva
 from __future__ import annotations
 
 import argparse
-import platform
 import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
@@ -23,7 +22,7 @@ import segattn
 from segattn.export.runtime import OnnxRuntimeModel
 from segattn.utils.io import write_text
 from segattn.utils.precision import inference_autocast, resolve_precision
-from segattn.utils.profiling import median_seconds
+from segattn.utils.profiling import machine_name, median_seconds
 
 CPU = torch.device("cpu")
 
@@ -60,7 +59,7 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
     rows = {head: seconds_per_image(head, args) for head in args.heads}
     columns = list(next(iter(rows.values())))
     lines = [f"{args.backbone} (output stride {args.output_stride}), 1 x 3 x {args.size[0]} x {args.size[1]}, "
-             f"{platform.processor() or 'CPU'}, {torch.get_num_threads()} threads; seconds per image, median of "
+             f"{machine_name(CPU)}; seconds per image, median of "
              f"{args.repeats} after {args.warmup} warm-up", "",
              "| head | " + " | ".join(columns) + " | ONNX Runtime speed-up over eager fp32 |",
              "|---|" + "---:|" * (len(columns) + 1)]

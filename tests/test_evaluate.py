@@ -223,6 +223,7 @@ def test_command_line_error_is_one_line_without_traceback(tmp_path):
 
 @pytest.mark.parametrize("override,message", [
     ("eval.mode=tiles", "eval.mode must be whole or slide, got 'tiles'"),
+    ("eval.backend=tensorrt", r"eval.backend must be one of \['pytorch', 'onnxruntime'\], got 'tensorrt'"),
     ("eval.scales=1.0", r"eval.scales must be a non-empty list of positive numbers, e.g. \[0.75,1.0,1.25\]; got 1.0"),
     ("eval.stride=[0,10]", r"eval.stride must be two positive integers \[h,w\]"),
     ("eval.crop_size=[769,769] eval.stride=[800,513]",
