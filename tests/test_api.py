@@ -122,3 +122,12 @@ def test_models_build_and_load_without_hydra():
             f"print(segattn.load_model({str(ZOO_CCNET)!r}).class_names[0])\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.strip() == "road", done.stderr[-2000:]
+
+
+def test_load_model_of_a_damaged_published_file_names_the_layout_it_looks_like(tmp_path):
+    data = torch.load(ZOO_CCNET, map_location="cpu", weights_only=False)
+    del data["state_dict"]["decode_head.conv_seg.weight"]
+    torch.save(data, tmp_path / "damaged.pth")
+    with pytest.raises(ValueError, match=r"nor a release segattn-convert reads: .*damaged.pth looks like the mmseg layout, "
+                                         r"but it has no decode_head.conv_seg.weight"):
+        segattn.load_model(tmp_path / "damaged.pth")
