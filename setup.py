@@ -10,7 +10,7 @@ CONF = Path(__file__).resolve().parent / "conf"
 class BuildPyWithConfigs(build_py):
     """``build_py`` that also copies every ``conf/**/*.yaml`` to ``<build>/segattn/conf``.
 
-    An editable install reads the checkout's ``conf/`` directly (``segattn.cli.config``), so nothing is copied there.
+    An editable install reads the checkout's ``conf/`` directly (``segattn.configs``), so nothing is copied there.
     """
 
     def run(self):

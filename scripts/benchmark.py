@@ -3,7 +3,7 @@
 Per head: training images/s (one SGD step: forward_train, weighted cross-entropy incl. the auxiliary
 head, backward, optimizer step), peak tensor memory of that step (profiler alloc/free records,
 ``segattn.utils.profiling.peak_memory_bytes``), inference ms per image (whole image and sliding
-window, ``segattn.engine.inference.predict_logits``), each the median of ``repeats`` runs after
+window, ``segattn.inference.passes.predict_probabilities``), each the median of ``repeats`` runs after
 ``warmup``; forward GFLOPs per image of the model and of the head alone (``FlopCounterMode``: convs,
 matmuls and attention kernels; element-wise ops are not counted); and the share of the machine's
 measured matmul throughput that a training step reaches (counted FLOPs / step time / matmul FLOP/s).
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import io
-import platform
 from pathlib import Path
 
 import hydra
@@ -32,27 +31,19 @@ from omegaconf import DictConfig
 from torch.profiler import ProfilerActivity, profile
 
 from segattn.cli.config import CONFIG_DIR
-from segattn.engine.inference import predict_logits
+from segattn.inference.passes import predict_probabilities
 from segattn.models.segmentor import Segmentor
 from segattn.utils.device import resolve_device
 from segattn.utils.io import atomic_path, write_text
 from segattn.utils.precision import autocast_dtype, resolve_precision as resolve_precision_name, use_channels_last
-from segattn.utils.profiling import (count_flops, matmul_flops_per_second, median_seconds, peak_memory_bytes,
-                                     training_step)
+from segattn.utils.profiling import (count_flops, machine_name, matmul_flops_per_second, median_seconds,
+                                     peak_memory_bytes, training_step)
 
 
 def resolve_precision(name: str, device: torch.device) -> tuple[str, torch.dtype | None]:
     """(precision name, autocast dtype or None); ``auto`` is what ``device`` computes fastest."""
     name = resolve_precision_name(name, device)
     return name, autocast_dtype(name)
-
-
-def machine_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
-    return f"{model or 'CPU'}, {torch.get_num_threads()} threads"
 
 
 def selected_heads(cfg: DictConfig) -> list[str]:
@@ -89,7 +80,7 @@ def measure_head(cfg: DictConfig, name: str, device: torch.device, amp: torch.dt
     def infer(mode: str):
         def run():
             with torch.autocast(**autocast):
-                predict_logits(model, images, mode, cfg.slide.crop_size, cfg.slide.stride, num_classes=cfg.num_classes)
+                predict_probabilities(model, images, mode, cfg.slide.crop_size, cfg.slide.stride, num_classes=cfg.num_classes)
         return run
 
     whole_s = median_seconds(infer("whole"), device, cfg.warmup, cfg.repeats, **steady)

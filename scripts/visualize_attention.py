@@ -27,7 +27,9 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from segattn.cli.evaluate import EvaluationError, build_model, load_checkpoint, resolve_checkpoint
+from segattn.api import read_any_checkpoint
+from segattn.evaluation.settings import EvaluationError
+from segattn.models.checkpoint import build_model, resolve_checkpoint
 from segattn.utils.device import resolve_device
 from segattn.data.errors import DatasetError
 from segattn.data.files import read_image
@@ -70,7 +72,7 @@ def check_points(points, size: tuple[int, int]) -> list[tuple[int, int]]:
 def visualize(args: dict) -> Path:
     """Write the attention grid of ``args`` (see :func:`parse_args`); return its path."""
     ckpt_path = resolve_checkpoint(str(args["ckpt"]))
-    ckpt = load_checkpoint(ckpt_path)
+    ckpt = read_any_checkpoint(ckpt_path)
     model = build_model(ckpt, ckpt_path)
     datamodule = instantiate(ckpt["config"]["data"])
     image_path = Path(args["image"]).expanduser()

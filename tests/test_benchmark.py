@@ -126,3 +126,14 @@ def test_attention_benchmark_runs_blocks_as_a_network_does(tmp_path, precision="
     assert [(r["method"], r["precision"]) for r in rows] == [("criss-cross R=2", precision), ("PAM", precision)]
     assert all(float(r["peak_mb"]) > 0 for r in rows)
     assert f"cpu, {precision} forward+backward" in (tmp_path / "results.md").read_text()
+
+
+def test_benchmark_export_script_runs_on_a_tiny_input(tmp_path):
+    import pytest
+
+    pytest.importorskip("onnxruntime")
+    from script_loader import load_script
+
+    table = load_script("benchmark_export").main(["--backbone", "resnet18", "--output-stride", "16", "--size", "32", "48",
+                                                  "--warmup", "0", "--repeats", "1", "--out", str(tmp_path / "t.md")])
+    assert "| ccnet |" in table and "onnxruntime fp32" in table and (tmp_path / "t.md").read_text() == table

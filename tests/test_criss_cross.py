@@ -109,7 +109,9 @@ def test_bf16_autocast_matches_fp32_with_fp32_softmax(in_dtype):
     assert out.dtype == in_dtype and attn.dtype == torch.float32
     torch.testing.assert_close(attn.sum(-1), torch.ones(2, 5, 7), rtol=0, atol=1e-6)  # bf16 softmax: ~1e-2
     torch.testing.assert_close(attn, ref_attn, rtol=0.05, atol=0.02)
-    torch.testing.assert_close(out.float(), ref, rtol=0.05, atol=0.05)
+    term = ref - x  # the attention term: the residual x alone would pass any closeness test
+    assert term.abs().max() > 0.1
+    torch.testing.assert_close(out.float() - x.to(in_dtype).float(), term, rtol=0.05, atol=0.05 * term.abs().max().item())
     grad = torch.autograd.grad(out.float().sum(), block.value_conv.weight)[0]
     assert grad.dtype == torch.float32
     torch.testing.assert_close(grad, ref_grad, rtol=0.05, atol=0.1)

@@ -110,3 +110,10 @@ def test_val_resize_short_side_keeps_mask_at_original_size(shape):
     assert min(out["image"].shape[1:]) == 16
     assert out["image"].shape[1] * w == pytest.approx(out["image"].shape[2] * h, rel=0.1)
     assert np.array_equal(out["mask"].numpy(), mask) and out["orig_size"].tolist() == [h, w]
+
+
+def test_val_transform_needs_no_mask_and_normalises_like_the_mask_path():
+    image = np.random.default_rng(0).integers(0, 256, (12, 20, 3), dtype=np.uint8)
+    alone = build_val_transform(resize_short=8)(image=image)
+    with_mask = build_val_transform(resize_short=8)(image=image, mask=np.zeros((12, 20), np.uint8))
+    assert "mask" not in alone and torch.equal(alone["image"], with_mask["image"]) and alone["image"].shape == (3, 8, 13)

@@ -116,7 +116,9 @@ def test_bf16_autocast_runs_and_stays_close(make):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         low = module(x)
     assert torch.isfinite(low).all()
-    torch.testing.assert_close(low.float(), module(x), rtol=0.05, atol=0.05)
+    term = module(x) - x  # the attention term: the residual x alone would pass any closeness test
+    assert term.abs().max() > 0.1
+    torch.testing.assert_close(low.float() - x, term, rtol=0.05, atol=0.05 * term.abs().max().item())
 
 
 def test_pam_split_heads_path_equals_direct_path():

@@ -13,10 +13,11 @@ from hydra import compose, initialize_config_dir
 from PIL import Image
 
 from segattn.cli.config import CONFIG_DIR
-from segattn.cli.evaluate import EvaluationError, evaluate
+from segattn.cli.evaluate import evaluate
 from segattn.data.cityscapes import TRAIN_TO_LABEL_ID, CityscapesDataset, label_ids_to_train_ids, train_ids_to_label_ids
 from segattn.data.files import read_label
 from segattn.evaluation import cityscapes_extras
+from segattn.evaluation.settings import EvaluationError
 
 REPO = Path(__file__).resolve().parents[1]
 INSTANCE_LABEL_IDS = (24, 25, 26, 27, 28, 31, 32, 33)
@@ -55,18 +56,47 @@ def run_eval(*overrides: str):
     return evaluate(cfg)
 
 
+def _hand_set_checkpoint(run: Path, path: Path):
+    """The run's checkpoint with a hand-set classifier (normal(0, 2) weights, uniform(-1, 1) biases): a fixed model
+    that predicts many classes, unlike the 2-step one. Returns the model (eval mode)."""
+    from segattn.models.checkpoint import build_model
+
+    ckpt = torch.load(run / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
+    model = build_model(ckpt, path)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        model.head.cls[1].weight.normal_(0, 2.0)
+        model.head.cls[1].bias.uniform_(-1, 1)
+    ckpt["state_dict"] = {f"model.{k}": v for k, v in model.state_dict().items()}
+    torch.save(ckpt, path)
+    return model, ckpt
+
+
 def test_evaluate_equals_training_validation_and_writes_reports(run, tmp_path):
+    import pytorch_lightning as pl
+    from hydra.utils import instantiate
+
+    from segattn.engine.module import SegmentationModule
+
+    model, ckpt = _hand_set_checkpoint(run, tmp_path / "hand_set.ckpt")
+    module = SegmentationModule(model, torch.nn.CrossEntropyLoss(ignore_index=255), ckpt["class_names"], {}, 1)
+    trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                         enable_checkpointing=False, enable_model_summary=False, precision="32-true")
+    trainer.validate(module, instantiate(ckpt["config"]["data"]), verbose=False)
+    validation = module.val_metrics
     out = tmp_path / "report"
-    metrics = run_eval(f"ckpt={run}", f"eval.out={out}")
-    trained = json.loads((run / "metrics.json").read_text())
-    assert metrics["mIoU"] == pytest.approx(trained["mIoU"], abs=1e-9)
-    assert metrics["aAcc"] == pytest.approx(trained["aAcc"], abs=1e-9)
+    metrics = run_eval(f"ckpt={tmp_path / 'hand_set.ckpt'}", f"eval.out={out}", "eval.precision=32-true")
+    confusion = np.array(json.loads((out / "metrics.json").read_text())["confusion"])
+    assert (confusion.sum(0) > 0).sum() >= 8 and metrics["mIoU"] > 0  # predicts many classes, some right
+    assert metrics["per_class"] == validation["per_class"]
+    assert metrics["mIoU"] == pytest.approx(validation["mIoU"], abs=1e-9)
+    assert metrics["aAcc"] == pytest.approx(validation["aAcc"], abs=1e-9)
 
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["mIoU"] == pytest.approx(metrics["mIoU"])
     assert list(saved["per_class"]) == list(CityscapesDataset.CLASSES)
     assert np.array(saved["confusion"]).shape == (19, 19)
-    assert saved["settings"]["checkpoint"].endswith("best.ckpt") and saved["settings"]["images"] == 2
+    assert saved["settings"]["checkpoint"].endswith("hand_set.ckpt") and saved["settings"]["images"] == 2
     assert re.fullmatch(r"[0-9a-f]{64}", saved["settings"]["checkpoint_sha256"])
     assert set(saved["cityscapes"]["per_category"]) == set(cityscapes_extras.CATEGORIES)
     instance_classes = {"person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle"}
@@ -128,10 +158,26 @@ def test_demo_writes_colour_masks_and_overlays(run, tmp_path):
     assert Image.open(out / "img0_overlay.png").size == (50, 40)
 
 
-def test_data_overrides_win_over_the_checkpoint(run, tmp_path):
-    from segattn.cli.evaluate import data_config, load_checkpoint
+def test_onnx_runtime_backend_gives_the_same_report_as_the_checkpoint(run, tmp_path):
+    pytest.importorskip("onnxruntime")
+    import segattn
 
-    saved = load_checkpoint(run / "checkpoints" / "best.ckpt")["config"]["data"]
+    segattn.export_model(segattn.load_model(run), tmp_path / "model.onnx", "onnx", example_size=(32, 32))
+    eager = run_eval(f"ckpt={run}", f"eval.out={tmp_path / 'eager'}", "eval.precision=32-true", "eval.device=cpu")
+    onnx = run_eval(f"ckpt={run}", f"eval.out={tmp_path / 'onnx'}", "eval.backend=onnxruntime",
+                    f"eval.model={tmp_path / 'model.onnx'}", "eval.device=cpu")
+    assert onnx["mIoU"] == pytest.approx(eager["mIoU"], abs=1e-6)
+    saved = [json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("eager", "onnx")]
+    assert saved[1]["confusion"] == saved[0]["confusion"] and saved[1]["settings"]["backend"] == "onnxruntime"
+    with pytest.raises(EvaluationError, match=r"eval.backend=onnxruntime needs eval.model=<file.onnx>"):
+        run_eval(f"ckpt={run}", "eval.backend=onnxruntime")
+
+
+def test_data_overrides_win_over_the_checkpoint(run, tmp_path):
+    from segattn.evaluation.settings import data_config
+    from segattn.models.checkpoint import read_checkpoint
+
+    saved = read_checkpoint(run / "checkpoints" / "best.ckpt")["config"]["data"]
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
         only_root = compose("eval", overrides=[f"ckpt={run}", "data.root=/elsewhere",
                                                "+data.val_transform.resize_short=32"])
@@ -177,6 +223,7 @@ def test_command_line_error_is_one_line_without_traceback(tmp_path):
 
 @pytest.mark.parametrize("override,message", [
     ("eval.mode=tiles", "eval.mode must be whole or slide, got 'tiles'"),
+    ("eval.backend=tensorrt", r"eval.backend must be one of \['pytorch', 'onnxruntime'\], got 'tensorrt'"),
     ("eval.scales=1.0", r"eval.scales must be a non-empty list of positive numbers, e.g. \[0.75,1.0,1.25\]; got 1.0"),
     ("eval.stride=[0,10]", r"eval.stride must be two positive integers \[h,w\]"),
     ("eval.crop_size=[769,769] eval.stride=[800,513]",

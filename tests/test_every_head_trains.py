@@ -35,3 +35,44 @@ def test_head_trains_and_validates(tiny_cityscapes, tmp_path, overrides):
     metrics = train(cfg)
     assert metrics["step"] == 2 and 0.0 <= metrics["mIoU"] <= 100.0
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["step"] == 2
+
+
+ATTENTION = {  # tiny model name -> the attention blocks' classes whose every parameter must get a gradient
+    "ccnet": ("CrissCrossAttention",), "danet": ("PositionAttention", "ChannelAttention"),
+    "nonlocal": ("NonLocal2d",), "nonlocal_concatenation_subsampled": ("NonLocal2d",),
+    "ccnet_cbam_aligned": ("CrissCrossAttention", "CBAM"), "danet_se": ("PositionAttention", "SqueezeExcitation"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ATTENTION))
+def test_loss_falls_and_every_attention_parameter_gets_a_nonzero_gradient(name):
+    """With gamma (and the non-local output BN) set non-zero: at gamma = 0 the query / key gradients are exactly
+    zero, which a ``grad is not None`` check would not notice."""
+    import torch
+    import torch.nn.functional as F
+    from helpers.tiny_models import tiny_model
+
+    model = tiny_model(name).train()
+    for m in model.modules():  # no dropout: the loss of a fixed batch must fall step after step
+        if isinstance(m, torch.nn.Dropout2d):
+            m.p = 0.0
+    torch.manual_seed(0)
+    blocks = torch.randn(2, 3, 6, 6)  # a learnable task: the class of an 8x8 block is its strongest channel
+    x, target = F.interpolate(blocks, scale_factor=8.0), F.interpolate(blocks, scale_factor=8.0).argmax(1)
+    target[:, :4] = 255  # ignored pixels
+    attention = [(n, p) for n, m in model.named_modules() if type(m).__name__ in ATTENTION[name]
+                 for n, p in m.named_parameters(prefix=n)]
+    assert attention
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    losses = []
+    for step in range(8):
+        outputs = model.forward_train(x)
+        loss = sum(w * F.cross_entropy(outputs[k], target, ignore_index=255) for k, w in model.loss_weights.items())
+        optimizer.zero_grad()
+        loss.backward()
+        if step == 0:
+            zero = [n for n, p in attention if p.grad is None or p.grad.abs().max() == 0]
+            assert not zero, f"zero gradients: {zero}"
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.85 * losses[0] and losses[1] < losses[0], losses

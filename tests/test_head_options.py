@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segattn.engine.inference import predict_logits
+from segattn.inference.passes import predict_probabilities
 from segattn.models.heads import DANetHead, FCNHead, NonLocalHead, RCCAHead
 from segattn.models.normalization import InputNormalization
 
@@ -67,9 +67,9 @@ class _Fixed(nn.Module):
 
 
 @pytest.mark.parametrize("align_corners", [False, True])
-def test_predict_logits_resizes_with_the_model_align_corners(align_corners):
+def test_predict_probabilities_resizes_with_the_model_align_corners(align_corners):
     model = _Fixed(align_corners)
-    probs = predict_logits(model, torch.zeros(1, 3, 7, 9), num_classes=2, out_size=(7, 9))
+    probs = predict_probabilities(model, torch.zeros(1, 3, 7, 9), num_classes=2, out_size=(7, 9))
     expected = F.interpolate(model.logits, size=(7, 9), mode="bilinear", align_corners=align_corners).softmax(1)
     assert torch.allclose(probs, expected)
     other = F.interpolate(model.logits, size=(7, 9), mode="bilinear", align_corners=not align_corners).softmax(1)

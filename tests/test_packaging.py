@@ -42,9 +42,10 @@ def test_the_wheel_holds_every_config_file(wheel):
         scripts = archive.read(next(n for n in archive.namelist() if n.endswith("entry_points.txt"))).decode()
     assert shipped == configs and "train.yaml" in shipped and "experiment/ccnet_r101_cityscapes.yaml" in shipped
     assert "segattn-train = segattn.cli.train:main" in scripts and "segattn-eval = segattn.cli.evaluate:main" in scripts
+    assert "segattn-predict = segattn.cli.predict:main" in scripts and "segattn-export = segattn.cli.export:main" in scripts
 
 
-def test_the_installed_wheel_trains_and_evaluates_from_another_folder(wheel, tiny_cityscapes, tmp_path):
+def test_the_installed_wheel_trains_evaluates_predicts_and_exports_from_another_folder(wheel, tiny_cityscapes, tmp_path):
     """``pip install .`` (not -e): the console scripts' entry points, run outside the checkout."""
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target", str(site),
@@ -70,6 +71,11 @@ def test_the_installed_wheel_trains_and_evaluates_from_another_folder(wheel, tin
     assert "| mIoU |" in out and (run_dir / "checkpoints" / "last.ckpt").is_file()
     out = console("evaluate", f"ckpt={run_dir}", f"eval.out={tmp_path / 'eval'}", "eval.device=cpu")
     assert (tmp_path / "eval" / "metrics.json").is_file()
+    console("predict", f"ckpt={run_dir}", f"images={tiny_cityscapes / 'leftImg8bit' / 'val'}", f"out={tmp_path / 'pred'}",
+            "device=cpu")
+    assert len(list((tmp_path / "pred").rglob("*_labels.png"))) == 2
+    console("export", f"ckpt={run_dir}", "format=torchscript", f"out={tmp_path / 'model.pt'}", "size=[32,32]")
+    assert (tmp_path / "model.pt").is_file()
 
 
 def floors() -> dict[str, str]:

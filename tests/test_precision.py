@@ -164,7 +164,8 @@ def test_segmentor_compile_reaches_the_training_forward():
 def test_evaluation_predicts_under_the_asked_precision(asked):
     from omegaconf import OmegaConf
 
-    from segattn.cli.evaluate import EvaluationError, Predictor, check_settings
+    from segattn.evaluation.settings import EvaluationError, check_settings, passes
+    from segattn.inference.predictor import Predictor
 
     class Probe(torch.nn.Module):
         seen = None
@@ -176,7 +177,9 @@ def test_evaluation_predicts_under_the_asked_precision(asked):
     ev = OmegaConf.create({"mode": "whole", "crop_size": [8, 8], "stride": [8, 8], "scales": [1.0], "flip": False,
                            "precision": asked, "device": "cpu"})
     check_settings(ev)
-    predictor = Predictor(Probe(), ev, num_classes=2, device=torch.device("cpu"))
+    probe = Probe()
+    probe.num_classes = 2
+    predictor = Predictor(probe, torch.device("cpu"), **passes(ev))
     pred = predictor(torch.randn(1, 3, 8, 8), (8, 8))
     expected = resolve_precision(asked, "cpu")
     assert predictor.precision == expected and pred.shape == (1, 8, 8)

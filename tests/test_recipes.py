@@ -116,7 +116,7 @@ def test_evaluate_runs_a_converted_zoo_model_with_its_test_pipeline(tiny_citysca
 
 def test_slide_windows_are_mmsegs_on_the_2049x1025_test_image():
     """mmseg's slide_inference grid: ``(h - crop + stride - 1) // stride + 1`` rows, the last shifted to the border."""
-    from segattn.engine.inference import crop_windows
+    from segattn.inference.passes import crop_windows
 
     def mmseg_grid(size, crop, stride):
         count = max(size - crop + stride - 1, 0) // stride + 1

@@ -18,7 +18,7 @@ DATASETS = ("cityscapes", "ade20k")
 
 
 def _config_dir() -> Path:
-    from segattn.cli.config import CONFIG_DIR  # the path of conf/ only; nothing of the CLI runs
+    from segattn.configs import CONFIG_DIR
 
     return CONFIG_DIR
 

@@ -28,7 +28,10 @@ def plan_for(state: dict[str, Tensor], source: str, file_name: str, fmt: str = "
     if fmt not in FORMATS:
         raise ConversionError(f"--format must be one of {list(FORMATS)}, got {fmt!r}")
     name = detect_format(state, source) if fmt == "auto" else fmt
-    result = READERS[name].plan(state, file_name) if READERS[name].matches(state) else None
+    try:
+        result = READERS[name].plan(state, file_name) if READERS[name].matches(state) else None
+    except ConversionError as err:  # a reader's check of a tensor its layout needs
+        raise ConversionError(f"{source} looks like the {name} layout, but {err}") from None
     if result is None:
         raise ConversionError(f"{source} is not in the {name} layout (first keys: {', '.join(list(state)[:5])})")
     result.file_name = file_name

@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 
 from torch import Tensor
 
+from segattn.convert.errors import ConversionError
+
 
 @dataclass
 class Plan:
@@ -30,5 +32,7 @@ def conv_bn(src: str, dst: str) -> list[tuple[str, str]]:
 
 
 def out_channels(state: dict[str, Tensor], key: str) -> int:
-    """Output channels of the conv weight ``key``."""
+    """Output channels of the conv weight ``key``; ConversionError when the file has no such tensor."""
+    if key not in state:
+        raise ConversionError(f"it has no {key} (a tensor that layout always holds)")
     return int(state[key].shape[0])

@@ -12,6 +12,7 @@ from torch.utils.data import Dataset
 from segattn.constants import IGNORE_INDEX
 from segattn.data.errors import DatasetError, describe_tree, list_unmatched
 from segattn.data.files import read_image, read_label
+from segattn.data.transforms import build_val_transform
 
 
 def make_lut(mapping: dict[int, int]) -> np.ndarray:
@@ -60,11 +61,7 @@ class SegDataset(Dataset):
     def __init__(self, root: str | Path, split: str, transform: Optional[Callable] = None):
         self.root = Path(root).expanduser()
         self.split = split
-        if transform is None:
-            from segattn.data.transforms import build_val_transform
-
-            transform = build_val_transform()
-        self.transform = transform
+        self.transform = transform if transform is not None else build_val_transform()
         self.samples = self.find_samples()
         if not self.samples:
             raise DatasetError(

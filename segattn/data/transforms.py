@@ -132,7 +132,8 @@ def build_train_transform(
 
 class ValTransform:
     """Normalise (optionally after resizing the image to a short side of ``resize_short``);
-    the mask stays at the original size so metrics compare at the label's resolution.
+    the mask (optional: images alone for prediction) stays at the original size so metrics compare at the
+    label's resolution.
     Returns image 3xhxw, mask HxW and, with ``resize_short``, ``orig_size`` = long tensor (H, W):
     upsample the logits to it (the mask's size) before scoring. ``resize_scale=[long, short]`` instead
     is mmseg's keep-ratio ``Resize(scale)``: factor ``min(long / max(H, W), short / min(H, W))``, size
@@ -145,8 +146,8 @@ class ValTransform:
         self.resize_scale = tuple(resize_scale) if resize_scale else None
         self.image_ops = A.Compose([A.Normalize(mean=tuple(mean), std=tuple(std), max_pixel_value=255.0), ToTensorV2()])
 
-    def __call__(self, image: np.ndarray, mask: np.ndarray) -> dict[str, torch.Tensor]:
-        out = {"mask": torch.from_numpy(np.ascontiguousarray(mask))}
+    def __call__(self, image: np.ndarray, mask: Optional[np.ndarray] = None) -> dict[str, torch.Tensor]:
+        out = {} if mask is None else {"mask": torch.from_numpy(np.ascontiguousarray(mask))}
         h, w = image.shape[:2]
         if self.resize_scale:
             out["orig_size"] = torch.tensor([h, w], dtype=torch.long)

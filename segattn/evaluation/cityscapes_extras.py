@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torchmetrics import Metric
 
 # The 19 evaluated classes in train-id order: (name, official label id, category).
 CLASSES = (
@@ -71,19 +72,25 @@ def instance_ids_path(root: str | Path, split: str, image_name: str) -> Path:
     return Path(root) / "gtFine" / split / stem.split("_")[0] / f"{stem}_gtFine_instanceIds.png"
 
 
-class InstanceIoU:
-    """Accumulates the instance-weighted TP / FN of the official iIoU over a split."""
+class InstanceIoU(Metric):
+    """The instance-weighted TP / FN of the official iIoU over a split: summed states, so torchmetrics adds
+    them up across processes in ``compute``; the FP come from the split's confusion matrix."""
 
-    def __init__(self):
-        self.tp = np.zeros(len(CLASSES))
-        self.fn = np.zeros(len(CLASSES))
-        self.category_tp = dict.fromkeys(INSTANCE_CATEGORIES, 0.0)
-        self.category_fn = dict.fromkeys(INSTANCE_CATEGORIES, 0.0)
+    full_state_update = False
+
+    def __init__(self, **kwargs):
+        super().__init__(compute_with_cache=False, **kwargs)
+        for name, size in (("tp", len(CLASSES)), ("fn", len(CLASSES)),
+                           ("category_tp", len(INSTANCE_CATEGORIES)), ("category_fn", len(INSTANCE_CATEGORIES))):
+            self.add_state(name, torch.zeros(size, dtype=torch.float64), dist_reduce_fx="sum")
 
     def update(self, pred: np.ndarray, instance_ids: np.ndarray) -> None:
         """``pred``: HxW train ids; ``instance_ids``: HxW official instance ids of the same image."""
+        pred, instance_ids = np.asarray(pred), np.asarray(instance_ids)
         if pred.shape != instance_ids.shape:
             raise ValueError(f"prediction {pred.shape} and instance map {instance_ids.shape} differ in size")
+        tp, fn = np.zeros(len(CLASSES)), np.zeros(len(CLASSES))
+        category_tp, category_fn = np.zeros(len(INSTANCE_CATEGORIES)), np.zeros(len(INSTANCE_CATEGORIES))
         is_instance = instance_ids > 1000
         ids, index, sizes = np.unique(instance_ids[is_instance], return_inverse=True, return_counts=True)
         pred = pred[is_instance]
@@ -94,13 +101,16 @@ class InstanceIoU:
                 continue
             pixels = pred[index == k]
             weight = AVG_INSTANCE_SIZE[CLASSES[train_id][0]] / sizes[k]
-            tp = np.count_nonzero(pixels == train_id)
-            self.tp[train_id] += tp * weight
-            self.fn[train_id] += (sizes[k] - tp) * weight
-            category = CLASSES[train_id][2]
-            category_tp = np.count_nonzero(_CATEGORY_OF_TRAIN_ID[pixels] == CATEGORIES.index(category))
-            self.category_tp[category] += category_tp * weight
-            self.category_fn[category] += (sizes[k] - category_tp) * weight
+            hits = np.count_nonzero(pixels == train_id)
+            tp[train_id] += hits * weight
+            fn[train_id] += (sizes[k] - hits) * weight
+            category = INSTANCE_CATEGORIES.index(CLASSES[train_id][2])
+            category_hits = np.count_nonzero(_CATEGORY_OF_TRAIN_ID[pixels] == CATEGORIES.index(CLASSES[train_id][2]))
+            category_tp[category] += category_hits * weight
+            category_fn[category] += (sizes[k] - category_hits) * weight
+        for name, local in (("tp", tp), ("fn", fn), ("category_tp", category_tp), ("category_fn", category_fn)):
+            state = getattr(self, name)
+            state += torch.as_tensor(local, dtype=state.dtype, device=state.device)
 
     def compute(self, confusion) -> dict:
         """iIoU in percent (None when undefined) from the accumulated instances and the confusion's FP.
@@ -109,12 +119,13 @@ class InstanceIoU:
         "vehicle": ..}, "iIoU_category": mean}``.
         """
         conf = torch.as_tensor(confusion).to("cpu", torch.float64).numpy()
+        tp, fn = self.tp.cpu().numpy(), self.fn.cpu().numpy()
         fp = conf.sum(0) - np.diag(conf)
-        per_class = {CLASSES[t][0]: _iou(self.tp[t], fp[t], self.fn[t]) for t in INSTANCE_TRAIN_IDS}
+        per_class = {CLASSES[t][0]: _iou(tp[t], fp[t], fn[t]) for t in INSTANCE_TRAIN_IDS}
         per_category = {}
-        for category in INSTANCE_CATEGORIES:
+        for c, category in enumerate(INSTANCE_CATEGORIES):
             inside = _CATEGORY_OF_TRAIN_ID == CATEGORIES.index(category)
             fp_category = conf[np.ix_(~inside, inside)].sum()
-            per_category[category] = _iou(self.category_tp[category], fp_category, self.category_fn[category])
+            per_category[category] = _iou(float(self.category_tp[c]), fp_category, float(self.category_fn[c]))
         return {"per_class_iIoU": per_class, "iIoU": _mean(per_class.values()),
                 "per_category_iIoU": per_category, "iIoU_category": _mean(per_category.values())}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from lightning_fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
@@ -93,13 +92,3 @@ def shard_loader(loader: DataLoader, rank: int, world: int) -> DataLoader:
                       collate_fn=loader.collate_fn, pin_memory=loader.pin_memory,
                       worker_init_fn=loader.worker_init_fn)
 
-
-def sum_across(array: np.ndarray) -> np.ndarray:
-    """Element-wise sum of a float array over all processes (identity in a single process)."""
-    if not dist.is_initialized():
-        return array
-    tensor = torch.as_tensor(array, dtype=torch.float64)
-    if dist.get_backend() == "nccl":
-        tensor = tensor.cuda()
-    dist.all_reduce(tensor)
-    return tensor.cpu().numpy()

@@ -14,6 +14,22 @@ class CheckpointError(ValueError):
     """A file that is not a usable segattn checkpoint (the message says what was expected and found)."""
 
 
+RUN_FOLDER_CHECKPOINTS = ("best.ckpt", "last.ckpt")  # what a run folder stands for, in this order
+
+
+def resolve_checkpoint(ckpt: str | Path) -> Path:
+    """A checkpoint file, or a training run folder -> its ``checkpoints/best.ckpt`` (else ``checkpoints/last.ckpt``)."""
+    path = Path(ckpt).expanduser()
+    if path.is_dir():
+        found = next((c for c in (path / "checkpoints" / n for n in RUN_FOLDER_CHECKPOINTS) if c.is_file()), None)
+        if found is None:
+            raise CheckpointError(f"ckpt={ckpt}: run folder without checkpoints/best.ckpt or checkpoints/last.ckpt")
+        return found
+    if not path.is_file():
+        raise CheckpointError(f"ckpt={ckpt}: no such file or folder (expected a .ckpt file or a training run folder)")
+    return path
+
+
 def read_checkpoint(path: str | Path) -> dict:
     """The checkpoint dict; it must hold ``state_dict``, ``config`` and ``class_names`` of a segattn run."""
     path = Path(path)

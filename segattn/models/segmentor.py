@@ -38,7 +38,10 @@ class Segmentor(nn.Module):
         )
         self.num_classes = num_classes
         self.align_corners = bool(align_corners)
-        self.normalize = InputNormalization(**(normalization or {}))
+        self.normalization = dict(normalization or {})  # as given: the checkpoint's config keeps it
+        self.normalize = InputNormalization(**self.normalization)
+        self.class_names = [f"class_{i}" for i in range(num_classes)]  # metadata: load_model sets the checkpoint's
+        self.palette: Optional[list] = None
         if head_init == "mmseg":
             for head_module in (self.head, self.aux_head):
                 if head_module is not None:
@@ -69,6 +72,14 @@ class Segmentor(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Main logits ``B x K x H x W``."""
         return self.resize(self.head(self.backbone(self.normalize(x))[-1])["out"], x.shape[-2:])
+
+    def predict(self, image, mode: str = "whole", crop_size=None, stride=None, scales=(1.0,), flip: bool = False,
+                return_probabilities: bool = False):
+        """One image (uint8 RGB array, PIL image, path, or float tensor in [0, 1]) -> ``H x W`` class ids
+        [and ``K x H x W`` probabilities]; see :func:`segattn.inference.predict.predict`."""
+        from segattn.inference.predict import predict  # inference drives models, not the other way round
+
+        return predict(self, image, mode, crop_size, stride, scales, flip, return_probabilities)
 
     def resize(self, logits: Tensor, size) -> Tensor:
         """Bilinear resize of ``B x K x h x w`` logits to ``size`` with the model's ``align_corners``."""

@@ -1,6 +1,7 @@
 """Atomic file writes: a reader never sees a half-written file, a crash never destroys the old one."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -40,3 +41,12 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 def write_json(path: str | os.PathLike, data: Any) -> None:
     """Atomically write ``data`` as indented JSON (NaN written as null by the caller)."""
     write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,8 +1,10 @@
 """Measuring helpers shared by the benchmark scripts: peak tensor memory, median time, FLOPs, matmul peak."""
 from __future__ import annotations
 
+import platform
 import statistics
 import time
+from pathlib import Path
 from typing import Callable, Mapping, Optional
 
 import torch
@@ -13,6 +15,16 @@ from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
 from segattn.constants import IGNORE_INDEX
+
+
+def machine_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU model and the thread count torch uses."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    cpuinfo = Path("/proc/cpuinfo")
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                  if line.startswith("model name")), platform.processor()) if cpuinfo.exists() else platform.processor()
+    return f"{model or 'CPU'}, {torch.get_num_threads()} threads"
 
 
 def synchronize(device: torch.device) -> None:

@@ -3,6 +3,7 @@ import torch
 from torch import nn
 from torch.torch_version import TorchVersion
 
+from segattn.models.attention.criss_cross_ops import criss_cross_ops
 from segattn.models.attention.projection import project, stacked_weights
 
 __all__ = ["CrissCrossAttention"]
@@ -222,6 +223,9 @@ class CrissCrossAttention(nn.Module):
         """x (B, C, H, W) -> out (B, C, H, W) [and weights (B, H, W, H + W) if return_attention]."""
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"CrissCrossAttention expected a (B, {self.in_channels}, H, W) tensor, got shape {tuple(x.shape)}")
+        if torch.onnx.is_in_onnx_export() or torch.jit.is_tracing() or torch.jit.is_scripting():  # standard ops
+            out, attn = criss_cross_ops(x, self.query_conv(x), self.key_conv(x), self.value_conv(x), self.gamma)
+            return (out, attn) if return_attention else out
         b, c, h, w = x.shape
         weight, bias = stacked_weights((self.query_conv, self.key_conv, self.value_conv))
         with torch.no_grad():  # in the autocast dtype; backward recomputes it from x

@@ -1,4 +1,4 @@
-"""Test-time inference: whole image or sliding window, multi-scale and horizontal flip."""
+"""Test-time passes: whole image or sliding window, multi-scale and horizontal flip (evaluate, predict, benchmarks)."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -62,7 +62,7 @@ def slide_logits(
 
 
 @torch.no_grad()
-def predict_logits(
+def predict_probabilities(
     model: nn.Module,
     image: Tensor,
     mode: str = "whole",

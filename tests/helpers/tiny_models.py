@@ -1,0 +1,30 @@
+"""Tiny Segmentors (ResNet-18 at width 8, heads at width 16) whose attention terms are switched on."""
+import torch
+
+import segattn
+from segattn.models.attention.non_local import NonLocal2d
+
+TINY = dict(backbone="resnet18", num_classes=3, base_channels=8, channels=16, aux_weight=0)
+HEADS = {  # name -> create_model options: every head and every attention design
+    "fcn": dict(head="fcn"),
+    "ccnet": dict(head="ccnet"),
+    "danet": dict(head="danet"),
+    "nonlocal": dict(head="nonlocal"),
+    "nonlocal_concatenation_subsampled": dict(head="nonlocal", mode="concatenation", sub_sample=True),
+    "ccnet_cbam_aligned": dict(head="ccnet", attention="cbam", align_corners=True, output_stride=16),
+    "danet_se": dict(head="danet", attention="se"),
+}
+
+
+def tiny_model(name: str, seed: int = 0) -> torch.nn.Module:
+    """The ``HEADS[name]`` model in eval mode with gamma = 0.5 and the non-local output BN at weight 1, so the
+    attention changes the logits (both start at 0, which would hide a broken attention path)."""
+    torch.manual_seed(seed)
+    model = segattn.create_model(**{**TINY, **HEADS[name]})
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(getattr(module, "gamma", None), torch.nn.Parameter):
+                module.gamma.fill_(0.5)
+            if isinstance(module, NonLocal2d):
+                module.conv_out.bn.weight.fill_(1.0)
+    return model.eval()
