@@ -13,15 +13,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from segattn.models.attention.tracing import recording
+
 BLOCK_ELEMENTS = 1 << 23  # energies of one block of queries (B x rows x M entries): 32 MB in fp32
 
 
 def attend(q: Tensor, k: Tensor, v: Tensor, scale: float) -> Tensor:
     """``softmax(scale * q k^T) v`` for ``q: B x N x d``, ``k: B x M x d``, ``v: B x M x C`` -> ``B x N x C``.
 
-    SDPA where it has a kernel that never forms the map (CUDA, or equal widths), else the blockwise path.
+    SDPA where it has a kernel that never forms the map (CUDA, or equal widths) and under export, else the
+    blockwise path.
     """
-    if q.device.type == "cuda" or q.shape[-1] == v.shape[-1]:
+    if q.device.type == "cuda" or q.shape[-1] == v.shape[-1] or recording():
         return F.scaled_dot_product_attention(q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1), scale=scale).squeeze(1)
     return blockwise_attention(q, k, v, scale)
 

@@ -5,6 +5,7 @@ from torch.torch_version import TorchVersion
 
 from segattn.models.attention.criss_cross_ops import criss_cross_ops
 from segattn.models.attention.projection import project, stacked_weights
+from segattn.models.attention.tracing import recording
 
 __all__ = ["CrissCrossAttention"]
 
@@ -223,7 +224,7 @@ class CrissCrossAttention(nn.Module):
         """x (B, C, H, W) -> out (B, C, H, W) [and weights (B, H, W, H + W) if return_attention]."""
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"CrissCrossAttention expected a (B, {self.in_channels}, H, W) tensor, got shape {tuple(x.shape)}")
-        if torch.onnx.is_in_onnx_export() or torch.jit.is_tracing() or torch.jit.is_scripting():  # standard ops
+        if recording():  # standard ops
             out, attn = criss_cross_ops(x, self.query_conv(x), self.key_conv(x), self.value_conv(x), self.gamma)
             return (out, attn) if return_attention else out
         b, c, h, w = x.shape

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from segattn.models.attention.blockwise import blockwise_attention
 from segattn.models.attention.projection import project_tokens
+from segattn.models.attention.tracing import recording
 
 
 class PositionAttention(nn.Module):
@@ -50,7 +51,7 @@ class PositionAttention(nn.Module):
                 exact = torch.promote_types(q.dtype, torch.float32)
                 weights = torch.bmm(q.to(exact), k.to(exact).transpose(1, 2)).softmax(-1)  # B x HW x HW
             out = torch.bmm(weights.to(v.dtype), v)
-        elif x.device.type == "cuda":
+        elif x.device.type == "cuda" or recording():
             split = q.dtype in (torch.float16, torch.bfloat16)
             out = _position_attend(q, k, v, split_heads=split)  # B x HW x C
         else:  # SDPA's CPU kernel for unequal widths stores the map: see segattn.models.attention.blockwise
