@@ -18,9 +18,9 @@ from segattn.data.cityscapes import CityscapesDataset
 from segattn.data.datamodule import SegDataModule
 from segattn.data.synthetic import generate_cityscapes
 from segattn.constants import IGNORE_INDEX
-from segattn.engine.metrics_file import MetricsFile
+from segattn.callbacks.metrics_file import MetricsFile
 from segattn.engine.module import SegmentationModule
-from segattn.engine.visual_callbacks import TrainingCurves, ValidationImages
+from segattn.callbacks.visual import TrainingCurves, ValidationImages
 from segattn.models.attention import ChannelAttention, NonLocal2d, PositionAttention
 from segattn.models.build import build_segmentor
 from segattn.models.heads import DANetHead, FCNHead, NonLocalHead, RCCAHead

@@ -67,11 +67,11 @@ def train(cfg: DictConfig) -> dict:
     import torch
 
     from segattn.engine.launch import trainer_kwargs, training_precision
-    from segattn.engine.metrics_file import MetricsFile
+    from segattn.callbacks.metrics_file import MetricsFile
     from segattn.engine.module import SegmentationModule
-    from segattn.engine.slurm_requeue import RequeueOnSigterm
-    from segattn.engine.step_seeds import StepSeeds
-    from segattn.engine.visual_callbacks import TrainingCurves, ValidationImages
+    from segattn.callbacks.slurm_requeue import RequeueOnSigterm
+    from segattn.callbacks.step_seeds import StepSeeds
+    from segattn.callbacks.visual import TrainingCurves, ValidationImages
     from segattn.evaluation.metrics import format_table
     from segattn.models.build import build_segmentor
     from segattn.utils.precision import use_channels_last
