@@ -4,7 +4,7 @@ import math
 import pytest
 
 from segattn.evaluation.spread import overlap_sentences, overlapping_pairs, spread
-from tests.script_loader import load_script
+from script_loader import load_script
 
 
 def test_mean_and_sample_std_match_a_hand_computation():

@@ -48,7 +48,7 @@ def train(cfg: DictConfig) -> dict:
 
     import torch
 
-    from segattn.engine.components import instantiate_group
+    from segattn.engine.components import instantiate_group, instantiate_one
     from segattn.engine.launch import trainer_kwargs, training_precision
     from segattn.engine.module import SegmentationModule
     from segattn.evaluation.metrics import format_table
@@ -73,9 +73,10 @@ def train(cfg: DictConfig) -> dict:
     if cfg.model.get("compile"):  # in place: parameter names (and checkpoints) stay those of the plain model
         model.compile(**({} if cfg.model.compile is True else {"backend": cfg.model.compile}))
     module = SegmentationModule(
-        model, instantiate(cfg.loss), datamodule.class_names, cfg.optim, cfg.trainer.max_steps,
+        model, instantiate_one(cfg.loss, "loss"), datamodule.class_names, cfg.optim, cfg.trainer.max_steps,
         run_config=OmegaConf.to_container(cfg, resolve=True),
-        aux_criterion=instantiate(cfg.loss_aux) if cfg.get("loss_aux") else None,
+        output_criteria={name: instantiate_one(loss, f"loss_per_output.{name}")
+                         for name, loss in (cfg.get("loss_per_output") or {}).items() if loss},
     )
     ckpt_dir = run_dir / "checkpoints"
     callbacks = instantiate_group(cfg.get("callbacks"), "callbacks")

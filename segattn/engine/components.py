@@ -1,4 +1,5 @@
-"""Loggers and callbacks of a run from their config groups (``conf/logger/``, ``conf/callbacks/``)."""
+"""Losses, loggers and callbacks of a run from their configs (``conf/loss/``, ``conf/logger/``,
+``conf/callbacks/``), with one clear error when one cannot be built."""
 from __future__ import annotations
 
 from typing import Any, Mapping, Optional
@@ -10,33 +11,35 @@ EXTRAS = {"wandb": "wandb", "mlflow": "mlflow"}  # Python package -> segattn ext
 
 
 class ComponentError(ValueError):
-    """A logger or callback of the config could not be built; the message names it and says why."""
+    """A loss, logger or callback of the config could not be built; the message names it and says why."""
+
+
+def instantiate_one(entry: Mapping[str, Any], key: str) -> Any:
+    """``instantiate(entry)``; a missing optional package, a bad value (ValueError) or a missing file
+    raises :class:`ComponentError` naming ``key`` (e.g. ``logger.wandb``) and the cause."""
+    if "_target_" not in entry:
+        raise ComponentError(f"{key}: expected a config with _target_, found keys {sorted(entry)}")
+    try:
+        return instantiate(entry, _convert_="all")
+    except InstantiationException as err:
+        missing = _missing_module(err)
+        if missing is not None:
+            extra = next((extra for package, extra in EXTRAS.items() if package in missing), None)
+            hint = f"pip install 'segattn[{extra}]'" if extra else "pip install it"
+            raise ComponentError(f"{key}: expected an installed package, found none ({missing}); {hint}") from None
+        cause = err.__cause__
+        if isinstance(cause, (ValueError, FileNotFoundError)):
+            raise ComponentError(f"{key}: {cause}") from None
+        raise
 
 
 def instantiate_group(group: Optional[Mapping[str, Any]], group_name: str) -> list:
     """``{name: {_target_: ..., ...}}`` -> the built objects, in config order (entries set to null are
-    skipped, so ``callbacks.validation_images=null`` removes one). A missing optional package raises
-    :class:`ComponentError` with the ``pip install`` that brings it."""
-    built = []
-    for name, entry in (group or {}).items():
-        if entry is None:
-            continue
-        if "_target_" not in entry:
-            raise ComponentError(f"{group_name}.{name}: expected a config with _target_, found keys {sorted(entry)}")
-        try:
-            built.append(instantiate(entry, _convert_="all"))
-        except InstantiationException as err:
-            missing = _missing_module(err)
-            if missing is None:
-                raise ComponentError(f"{group_name}.{name}: {err}") from err
-            extra = next((extra for package, extra in EXTRAS.items() if package in missing), None)
-            hint = f"pip install 'segattn[{extra}]'" if extra else "pip install it"
-            raise ComponentError(f"{group_name}.{name}: expected an installed package, found none ({missing}); "
-                                 f"{hint}") from None
-    return built
+    skipped, so ``callbacks.validation_images=null`` removes one)."""
+    return [instantiate_one(entry, f"{group_name}.{name}") for name, entry in (group or {}).items() if entry is not None]
 
 
-def _missing_module(err: BaseException) -> Optional[str]:
+def _missing_module(err: Optional[BaseException]) -> Optional[str]:
     """The module whose import failed somewhere in ``err``'s causes (its name, else the message), or None."""
     while err is not None:
         if isinstance(err, ModuleNotFoundError):
