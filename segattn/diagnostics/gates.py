@@ -38,5 +38,6 @@ def gate_values(blocks: dict[str, nn.Module]) -> dict[str, float]:
 def never_engaged_message(name: str, block: nn.Module, largest: float, steps: int,
                           threshold: float = ENGAGED_THRESHOLD) -> str:
     """``"attention in head.cca never engaged: |gamma| < 1e-3 after 400 steps (largest seen 6.0e-04)"``."""
-    return (f"attention in {name} never engaged: |{gate_name(block)}| < {threshold:g} after {steps} steps "
+    limit = f"{threshold:.0e}".replace("e-0", "e-").replace("e+0", "e")
+    return (f"attention in {name} never engaged: |{gate_name(block)}| < {limit} after {steps} steps "
             f"(largest seen {largest:.1e})")
