@@ -180,3 +180,14 @@ def test_a_logger_whose_package_is_missing_is_one_clear_line(tiny_cityscapes, tm
                           timeout=300)
     assert proc.returncode != 0
     assert "train.py: error: logger.broken: expected an installed package, found none (not_a_package)" in proc.stderr
+
+
+def test_diagnostics_under_ddp_with_two_gloo_processes(tiny_cityscapes, tmp_path):
+    import json
+
+    run_dir = tmp_path / "ddp"
+    out = _train("trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu", "head=ccnet", "optim.head_lr_mult=0",
+                 *_tiny_run(tiny_cityscapes, run_dir, 2), OMP_NUM_THREADS="1")
+    assert "MEMBER: 2/2" in out
+    assert out.count("attention in head.cca never engaged") == 1  # from rank 0 only
+    assert json.loads((run_dir / "attention.json").read_text())["step"] == 2
