@@ -17,50 +17,32 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from pathlib import Path
+from typing import Optional, Sequence
 
 import torch
 
+from segattn.cli.config import compose_train
 from segattn.diagnostics.gates import gate_values, gated_blocks
 from segattn.diagnostics.measure import measure_on_batch
 from segattn.engine.launch import training_precision
 from segattn.utils.io import write_text
 from segattn.utils.precision import autocast_dtype
-from segattn.utils.profiling import synchronize, training_step
+from segattn.utils.profiling import seconds, training_step
 
 
-def compose(overrides: list[str]):
-    """The training config ``train.py`` would build from ``overrides``."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    from segattn.cli.config import CONFIG_DIR
-
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        return hydra_compose("train", overrides=overrides)
-
-
-def timed(fn, device: torch.device) -> float:
-    synchronize(device)
-    start = time.perf_counter()
-    fn()
-    synchronize(device)
-    return time.perf_counter() - start
-
-
-def main() -> None:
+def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("overrides", nargs="*", help="train.py overrides (head=..., backbone=..., data=...)")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/diagnostics/results.md"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     from segattn.models.build import build_segmentor
 
-    cfg = compose(args.overrides)
+    cfg = compose_train(args.overrides)
     device = torch.device(args.device)
     diag = cfg.callbacks.attention_diagnostics
     num_classes = len(cfg.data.dataset.classes) if "classes" in cfg.data.dataset else 19
@@ -91,9 +73,9 @@ def main() -> None:
         step(), with_gates(), validation_pass()
     times = {fn: [] for fn in (step, with_gates, read_gates, validation_pass)}
     for _ in range(args.repeats):  # interleaved: drifts of the machine hit all of them alike
-        for fn, seconds in times.items():
-            seconds.append(timed(fn, device))
-    step_s, gated_s, gates_s, pass_s = (statistics.median(seconds) for seconds in times.values())
+        for fn, samples in times.items():
+            samples.append(seconds(fn, device))
+    step_s, gated_s, gates_s, pass_s = (statistics.median(samples) for samples in times.values())
     log_every, val_every = cfg.trainer.log_every_n_steps, cfg.trainer.val_check_interval
     extra = gates_s / log_every + pass_s / val_every  # per training step, on average
     title = (f"{cfg.head._target_.rsplit('.', 1)[-1]}, ResNet-{cfg.backbone.depth} OS{cfg.backbone.output_stride}, "

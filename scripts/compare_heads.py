@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from segattn.cli.config import compose_train
 from segattn.engine.launch import training_precision
 from segattn.evaluation.spread import Spread, overlap_sentences, spread
 from segattn.utils.io import atomic_path, write_text
@@ -47,22 +48,11 @@ COLOURS = ("red", "green", "blue", "yellow")
 ROW_FILE = "compare_row.json"  # in a run folder: its finished row (a rerun reuses it instead of training again)
 
 
-def compose(overrides: list[str]):
-    """The training config ``train.py`` would build from ``overrides``."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    from segattn.cli.config import CONFIG_DIR
-
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        return hydra_compose("train", overrides=overrides)
-
-
 def train_step_peak_mb(overrides: list[str]) -> float:
     """Peak tensor MB of one training step of the model, batch shape and precision the run used (CPU)."""
     from segattn.models.build import build_segmentor
 
-    cfg = compose(overrides)
+    cfg = compose_train(overrides)
     torch.manual_seed(0)
     num_classes = len(cfg.data.dataset.classes)
     model = build_segmentor(cfg, num_classes).train()
@@ -193,7 +183,7 @@ def main() -> None:
 
 def describe_recipe(extra: list[str]) -> str:
     """One sentence on the recipe every head trains with."""
-    cfg = compose(["data=context", *extra])
+    cfg = compose_train(["data=context", *extra])
     h, w = cfg.data.train_transform.crop_size
     recipe = (f"{h}x{w} images, ResNet-{cfg.backbone.depth} output stride {cfg.backbone.output_stride} from scratch, "
               f"head channels {cfg.head.channels}, auxiliary FCN head weight {cfg.model.aux_weight}, "

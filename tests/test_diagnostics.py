@@ -191,3 +191,17 @@ def test_diagnostics_under_ddp_with_two_gloo_processes(tiny_cityscapes, tmp_path
     assert "MEMBER: 2/2" in out
     assert out.count("attention in head.cca never engaged") == 1  # from rank 0 only
     assert json.loads((run_dir / "attention.json").read_text())["step"] == 2
+
+
+def test_overhead_benchmark_writes_its_table(tmp_path):
+    from script_loader import load_script
+
+    out = tmp_path / "results.md"
+    load_script("benchmark_diagnostics").main([
+        "head=danet", "head.channels=16", "model.aux_channels=8", "data.batch_size=1",
+        "data.train_transform.crop_size=[32,32]", "callbacks.attention_diagnostics.crop=32", "--repeats", "1",
+        "--warmup", "0", "--device", "cpu", "--out", str(out)])
+    row = out.read_text().splitlines()[-1]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert len(cells) == 7 and "2 images, 32x32" in cells[3] and cells[6].endswith("%")
+    assert float(cells[0]) > 0 and float(cells[2]) >= 0

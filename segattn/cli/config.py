@@ -15,3 +15,11 @@ def config_dir() -> Path:
 
 
 CONFIG_DIR = config_dir()
+
+
+def compose_train(overrides: list[str]):
+    """The training config ``train.py`` would build from ``overrides`` (for scripts that train or measure)."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        return compose("train", overrides=list(overrides))
