@@ -8,7 +8,9 @@
 Every checkpoint's model is rebuilt as evaluate.py does and runs on the image (its val transform);
 for every point the gradient of the sum of its logits with respect to the input pixels is drawn
 (log scale, the three decades below the maximum), and one panel holds, per checkpoint and point, the
-share of that gradient beyond each distance (``segattn.diagnostics.receptive_field``). Beyond a local
+share of that gradient beyond each distance (``segattn.diagnostics.receptive_field``). A val transform
+that resizes the image (e.g. the Cityscapes recipes') is followed: points are given in the original
+image and drawn, with the gradients, at the size the model sees. Beyond a local
 head's receptive field the share is exactly 0 (the test in ``tests/test_context.py``). ``points``:
 pixel (row, column) pairs (default: the centre). ``out`` defaults to
 ``<first run folder>/receptive_field/<image name>.png``.
@@ -19,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-import matplotlib.pyplot as plt
+import cv2
 import numpy as np
 from hydra.utils import instantiate
 
@@ -29,7 +31,8 @@ from segattn.data.files import read_image
 from segattn.data.transforms import build_val_transform
 from segattn.diagnostics.receptive_field import input_gradients, reach_curve
 from segattn.utils.device import resolve_device
-from segattn.visualization.draw import RUN_COLOURS, figure_png, mark_points, save_png, show_heat, show_image
+from segattn.visualization.draw import (RUN_COLOURS, figure_png, mark_points, panel_figure, save_png, show_heat,
+                                       show_image)
 from segattn.visualization.points import check_points, parse_key_values
 
 DEFAULTS = {"ckpt": None, "image": None, "points": None, "out": None, "device": "auto"}
@@ -44,6 +47,15 @@ def describe(ckpt: dict, path: Path) -> str:
     return f"{name}{extra}, {run.name}"
 
 
+def model_view(image: np.ndarray, points: list[tuple[int, int]], size: tuple[int, int]):
+    """The image and the points at ``size`` (H, W), the size the model's val transform gives it."""
+    if size == image.shape[:2]:
+        return image, points
+    scale_y, scale_x = size[0] / image.shape[0], size[1] / image.shape[1]
+    resized = cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+    return resized, [(min(int(y * scale_y), size[0] - 1), min(int(x * scale_x), size[1] - 1)) for y, x in points]
+
+
 def draw(args: dict) -> Path:
     """Write the figure for ``args`` (see :data:`DEFAULTS`); return its path."""
     paths = [resolve_checkpoint(str(c)) for c in (args["ckpt"] if isinstance(args["ckpt"], list) else [args["ckpt"]])]
@@ -51,24 +63,21 @@ def draw(args: dict) -> Path:
     image = read_image(image_path)
     points = check_points(args["points"], image.shape[:2])
     device = resolve_device(str(args["device"]))
-    distances = np.arange(0, int(np.hypot(*image.shape[:2])) + 1)
-    fig, axes = plt.subplots(len(paths) + 1, len(points) + 1, squeeze=False, layout="constrained",
-                             figsize=(4.2 * (len(points) + 1), 2.2 + (len(paths) + 1) * max(1.6, 4 * image.shape[0] / image.shape[1])))
+    distances = np.arange(0, int(np.hypot(*image.shape[:2])) + 1)  # the longest distance in the image (px)
+    fig, axes = panel_figure(len(paths) + 1, len(points) + 1, aspect=max(0.4, image.shape[0] / image.shape[1]))
     curve_ax = axes[-1, 0]
     for row, path in enumerate(paths):
         ckpt = load_checkpoint(path)
         model = build_model(ckpt, path).to(device)
         datamodule = instantiate(ckpt["config"]["data"])
         x = build_val_transform(**datamodule.val_transform_kwargs)(image=image, mask=np.zeros(image.shape[:2], np.uint8))["image"]
-        if tuple(x.shape[-2:]) != image.shape[:2]:
-            raise EvaluationError(f"{path}: its val transform resizes the image to {tuple(x.shape[-2:])}; expected "
-                                  f"the image's own size {image.shape[:2]} (pass an image already at that size)")
-        gradients = input_gradients(model, x.to(device), points)
+        shown, at = model_view(image, points, tuple(x.shape[-2:]))
+        gradients = input_gradients(model, x.to(device), at)
         label = describe(ckpt, path)
-        show_image(axes[row, 0], image, label)
-        mark_points(axes[row, 0], points, [str(n + 1) for n in range(len(points))])
-        for n, (point, gradient) in enumerate(zip(points, gradients)):
-            show_heat(axes[row, n + 1], image, gradient, f"{label}: |d out / d input| at {n + 1}", log=True)
+        show_image(axes[row, 0], shown, label)
+        mark_points(axes[row, 0], at, [str(n + 1) for n in range(len(points))])
+        for n, (point, gradient) in enumerate(zip(at, gradients)):
+            show_heat(axes[row, n + 1], shown, gradient, f"{label}: |d out / d input| at {n + 1}", log=True)
             mark_points(axes[row, n + 1], [point], [str(n + 1)])
             curve_ax.plot(distances, reach_curve(gradient, point, distances), color=RUN_COLOURS[row % len(RUN_COLOURS)],
                           linestyle=("-", "--", ":", "-.")[n % 4], label=f"{label}, point {n + 1}")

@@ -52,3 +52,11 @@ def test_receptive_field_script_draws_every_checkpoint_and_point(tmp_path):
     assert width > 3 * 300 and height > 3 * 100  # 3 columns (image + 2 points), 3 rows (2 models + curves)
     with pytest.raises(SystemExit, match="outside the image"):
         script.main([f"ckpt={fcn}", f"image={tmp_path / 'street.png'}", "points=[[64,0]]"])
+
+
+def test_points_follow_a_resizing_val_transform():
+    view = load_script("receptive_field").model_view
+    image = np.zeros((100, 200, 3), np.uint8)
+    shown, points = view(image, [(50, 100), (99, 199)], (50, 100))
+    assert shown.shape == (50, 100, 3) and points == [(25, 50), (49, 99)]
+    assert view(image, [(1, 2)], (100, 200))[1] == [(1, 2)]
