@@ -93,7 +93,7 @@ def test_measure_on_a_model_reads_every_pass_and_the_se_gate():
     model = _TwoPassCCA().train()
     images = torch.randn(2, 3, 32, 48)
     stats = measure_on_batch(model, images)
-    assert model.training  # restored
+    assert model.training and torch.is_grad_enabled()  # both restored
     assert set(stats) == {"attention/cca/entropy", "attention/cca/distance_px", "attention/cca/beyond_cross",
                           "attention/se/mean_gate"}
     assert stats["attention/cca/beyond_cross"] > 0  # two passes on an 8 x 12 map reach off the cross

@@ -5,7 +5,6 @@ from contextlib import contextmanager
 from functools import partial
 from typing import Iterator
 
-import torch
 from torch import Tensor, nn
 
 from segattn.models.attention import CBAM, SqueezeExcitation
@@ -32,8 +31,7 @@ def capture_mean_gates(model: nn.Module) -> Iterator[dict[str, list[float]]]:
     handles = [block.register_forward_hook(partial(_keep_mean_gate, means[name]))
                for name, block in gating_blocks(model).items()]
     try:
-        with torch.no_grad():
-            yield means
+        yield means
     finally:
         for handle in handles:
             handle.remove()

@@ -23,10 +23,11 @@ def measure_on_batch(model: nn.Module, images: Tensor) -> dict[str, float]:
     was_training = model.training
     model.eval()
     try:
-        with ExitStack() as stack, torch.no_grad():
+        with ExitStack() as stack:
             maps = stack.enter_context(capture_attention(model)) if has_attention_maps(model) else {}
             gates = stack.enter_context(capture_mean_gates(model)) if gating_blocks(model) else {}
-            model(images.float())
+            with torch.no_grad():
+                model(images.float())
     finally:
         model.train(was_training)
     size = tuple(images.shape[-2:])
