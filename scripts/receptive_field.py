@@ -64,7 +64,8 @@ def draw(args: dict) -> Path:
     points = check_points(args["points"], image.shape[:2])
     device = resolve_device(str(args["device"]))
     distances = np.arange(0, int(np.hypot(*image.shape[:2])) + 1)  # the longest distance in the image (px)
-    fig, axes = panel_figure(len(paths) + 1, len(points) + 1, aspect=max(0.4, image.shape[0] / image.shape[1]))
+    aspect = image.shape[0] / image.shape[1]
+    fig, axes = panel_figure(len(paths) + 1, len(points) + 1, aspect=max(0.15, aspect), width=4.2 if aspect > 0.25 else 8.0)
     curve_ax = axes[-1, 0]
     for row, path in enumerate(paths):
         ckpt = load_checkpoint(path)
@@ -81,8 +82,8 @@ def draw(args: dict) -> Path:
             mark_points(axes[row, n + 1], [point], [str(n + 1)])
             curve_ax.plot(distances, reach_curve(gradient, point, distances), color=RUN_COLOURS[row % len(RUN_COLOURS)],
                           linestyle=("-", "--", ":", "-.")[n % 4], label=f"{label}, point {n + 1}")
-    curve_ax.set(xlabel="distance from the point (px)", ylabel="share of |gradient| beyond", ylim=(-0.02, 1.02),
-                 title="reach against distance")
+    curve_ax.set(xlabel="distance from the point (px)", ylabel="share of |gradient| beyond", yscale="log",
+                 ylim=(1e-6, 1.5), title="reach against distance (a curve ends where the share is exactly 0)")
     curve_ax.grid(alpha=0.3)
     curve_ax.legend(fontsize=7)
     for ax in axes[-1, 1:]:
