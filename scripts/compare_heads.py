@@ -1,15 +1,20 @@
 """Train every head on the context task (conf/data/context.yaml) with one recipe and compare them.
 
-Each head is trained by the real entry point, ``python train.py data=context head=<head> ...``, in its
-own run folder under ``--runs``; the table gets the last validation (``metrics.json``): mIoU over all
-classes, mIoU over the four colour classes (the ones decided by the far marker), the training wall
-time, and the peak tensor memory of one training step of the same model and batch
-(``segattn.utils.profiling.peak_memory_bytes``).
+Each head is trained by the real entry point, ``python train.py data=context head=<head> seed=<s> ...``,
+once per seed, in its own run folder ``<--runs>/<head>/seed_<s>``; the table gets each run's last
+validation (``metrics.json``): mIoU over all classes, mIoU over the four colour classes (the ones
+decided by the far marker), the training wall time, and the peak tensor memory of one training step
+of the same model and batch (``segattn.utils.profiling.peak_memory_bytes``). Over several seeds it
+reports mean ± std (sample) per head, draws every seed, and names the heads whose intervals overlap.
 
-    python scripts/compare_heads.py                       # all heads (~4 min each on an idle 2-core CPU)
-    python scripts/compare_heads.py --heads fcn,ccnet_r2 -- trainer.max_steps=50
+    python scripts/compare_heads.py                       # all heads, seed 0 (~2-4 min each on a 2-core CPU)
+    python scripts/compare_heads.py seeds=[0,1,2]         # every head at three seeds
+    python scripts/compare_heads.py --heads fcn,ccnet_r2 -- seeds=[0,1] trainer.max_steps=50
 
-Writes ``results.csv``, ``results.md`` and ``results.png`` into ``--out``.
+``seeds=[...]`` is this script's own key; every other ``key=value`` goes to ``train.py``. The results are
+rewritten after every run, and a run folder that holds its row (``compare_row.json``) is not trained
+again, so the same command continues an interrupted comparison (another ``--runs`` starts afresh).
+Writes ``results.csv`` (one row per head and seed), ``results.md`` and ``results.png`` into ``--out``.
 """
 from __future__ import annotations
 
@@ -24,7 +29,9 @@ from pathlib import Path
 
 import torch
 
+from segattn.cli.config import compose_train
 from segattn.engine.launch import training_precision
+from segattn.evaluation.spread import Spread, overlap_sentences, spread
 from segattn.utils.io import atomic_path, write_text
 from segattn.utils.precision import autocast_dtype
 from segattn.utils.profiling import peak_memory_bytes, training_step
@@ -38,24 +45,14 @@ HEADS = {  # name -> overrides of train.py
     "nonlocal": ["head=nonlocal"],
 }
 COLOURS = ("red", "green", "blue", "yellow")
-
-
-def compose(overrides: list[str]):
-    """The training config ``train.py`` would build from ``overrides``."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    from segattn.cli.config import CONFIG_DIR
-
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        return hydra_compose("train", overrides=overrides)
+ROW_FILE = "compare_row.json"  # in a run folder: its finished row (a rerun reuses it instead of training again)
 
 
 def train_step_peak_mb(overrides: list[str]) -> float:
     """Peak tensor MB of one training step of the model, batch shape and precision the run used (CPU)."""
     from segattn.models.build import build_segmentor
 
-    cfg = compose(overrides)
+    cfg = compose_train(overrides)
     torch.manual_seed(0)
     num_classes = len(cfg.data.dataset.classes)
     model = build_segmentor(cfg, num_classes).train()
@@ -66,9 +63,24 @@ def train_step_peak_mb(overrides: list[str]) -> float:
     return peak_memory_bytes(step, torch.device("cpu")) / 1e6
 
 
-def run_head(name: str, overrides: list[str], run_dir: Path) -> dict:
-    """Train one head with ``python train.py``; return its row."""
-    args = [sys.executable, str(ROOT / "train.py"), *overrides, f"hydra.run.dir={run_dir}",
+def parse_seeds(overrides: list[str]) -> tuple[list[int], list[str]]:
+    """(seeds, the other overrides) from ``seeds=[0,1,2]`` (or ``seeds=0,1,2``) among ``overrides``; seeds [0]
+    when absent. Raises ValueError naming the token when a seed is not an integer."""
+    seeds, rest = [0], []
+    for token in overrides:
+        if not token.startswith("seeds="):
+            rest.append(token)
+            continue
+        items = [item.strip() for item in token[len("seeds="):].strip("[]").split(",") if item.strip()]
+        if not items or not all(item.lstrip("-").isdigit() for item in items):
+            raise ValueError(f"{token!r}: expected seeds=[0,1,2] (one or more integers)")
+        seeds = [int(item) for item in items]
+    return seeds, rest
+
+
+def run_head(name: str, seed: int, overrides: list[str], run_dir: Path) -> dict:
+    """Train one head at one seed with ``python train.py``; return its row."""
+    args = [sys.executable, str(ROOT / "train.py"), *overrides, f"seed={seed}", f"hydra.run.dir={run_dir}",
             "trainer.enable_progress_bar=false"]
     start = time.perf_counter()
     proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
@@ -78,18 +90,34 @@ def run_head(name: str, overrides: list[str], run_dir: Path) -> dict:
     metrics = json.loads((run_dir / "metrics.json").read_text())
     iou = {c: (v["IoU"] if v["IoU"] is not None else 0.0) for c, v in metrics["per_class"].items()}
     return {
-        "head": name, "mIoU": metrics["mIoU"], "colour_mIoU": sum(iou[c] for c in COLOURS) / len(COLOURS),
+        "head": name, "seed": seed, "mIoU": metrics["mIoU"], "colour_mIoU": sum(iou[c] for c in COLOURS) / len(COLOURS),
         "aAcc": metrics["aAcc"], "steps": metrics["step"], "train_s": seconds,
-        "train_peak_mb": train_step_peak_mb(overrides), **{f"IoU_{c}": v for c, v in iou.items()},
+        **{f"IoU_{c}": v for c, v in iou.items()},
     }
 
 
+def per_head(rows: list[dict], key: str) -> dict[str, Spread]:
+    """``{head: spread of rows[key] over its seeds}``, heads in the order they ran."""
+    heads = list(dict.fromkeys(r["head"] for r in rows))
+    return {head: spread([r[key] for r in rows if r["head"] == head]) for head in heads}
+
+
 def markdown(rows: list[dict], recipe: str) -> str:
-    lines = [f"Context task, {recipe}", "",
-             "| head | mIoU (5 classes) | mIoU (4 colour classes) | aAcc | train time (s) | train-step peak MB |",
-             "|---|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r['head']} | {r['mIoU']:.1f} | {r['colour_mIoU']:.1f} | {r['aAcc']:.1f} | {r['train_s']:.0f} "
-              f"| {r['train_peak_mb']:.0f} |" for r in rows]
+    """The README table: per head, mean ± std over its seeds (the values alone for one seed), each seed's
+    colour mIoU, and the heads whose colour-mIoU intervals overlap."""
+    seeds = sorted({r["seed"] for r in rows})
+    stats = {key: per_head(rows, key) for key in ("mIoU", "colour_mIoU", "aAcc", "train_s", "train_peak_mb")}
+    over = "mean ± std over seeds " + ", ".join(map(str, seeds)) if len(seeds) > 1 else f"seed {seeds[0]}"
+    lines = [f"Context task, {recipe} Values: {over}.", "",
+             "| head | mIoU (5 classes) | mIoU (4 colour classes) | colour mIoU per seed | aAcc | train time (s) "
+             "| train-step peak MB |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for head, colour in stats["colour_mIoU"].items():
+        lines.append(f"| {head} | {stats['mIoU'][head].text()} | {colour.text()} | "
+                     f"{' / '.join(f'{v:.1f}' for v in colour.values)} | {stats['aAcc'][head].text()} | "
+                     f"{stats['train_s'][head].mean:.0f} | {stats['train_peak_mb'][head].mean:.0f} |")
+    if len(seeds) > 1:
+        sentences = overlap_sentences(stats["colour_mIoU"], "colour mIoU")
+        lines += ["", *(f"- {s}." for s in sentences)] if sentences else ["", "- No two heads' intervals overlap."]
     return "\n".join(lines) + "\n"
 
 
@@ -99,19 +127,17 @@ def plot(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [r["head"] for r in rows]
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
-    axes[0].bar(names, [r["colour_mIoU"] for r in rows], color=["tab:gray" if n == "fcn" else "tab:blue" for n in names])
+    from segattn.visualization.spread import plot_spread
+
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), layout="constrained")
+    plot_spread(axes[0], per_head(rows, "colour_mIoU"), "mIoU of the 4 colour classes (%)")
     axes[0].axhline(100 / len(COLOURS), color="k", ls=":", lw=1, label="guessing the colour")
-    axes[0].set(title="mIoU of the 4 colour classes (%)", ylim=(0, 100))
+    axes[0].set(title="colour mIoU, every seed", ylim=(0, 100))
     axes[0].legend(fontsize=8)
-    axes[1].bar(names, [r["train_s"] for r in rows])
+    plot_spread(axes[1], per_head(rows, "train_s"), "s")
     axes[1].set(title="training wall time (s)")
-    axes[2].bar(names, [r["train_peak_mb"] for r in rows])
+    plot_spread(axes[2], per_head(rows, "train_peak_mb"), "MB")
     axes[2].set(title="training-step peak tensor MB")
-    for ax in axes:
-        ax.tick_params(axis="x", rotation=30)
-    fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
@@ -122,37 +148,60 @@ def main() -> None:
     parser.add_argument("--heads", default=",".join(HEADS), help=f"comma-separated subset of {list(HEADS)}")
     parser.add_argument("--runs", type=Path, default=Path("outputs/context"), help="parent of the run folders")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/context"))
-    parser.add_argument("overrides", nargs="*", help="extra train.py overrides for every head (after --)")
+    parser.add_argument("overrides", nargs="*", help="seeds=[0,1,2] and extra train.py overrides for every head")
     args = parser.parse_args()
     names = args.heads.split(",")
     unknown = [n for n in names if n not in HEADS]
     if unknown:
         parser.error(f"--heads: unknown {unknown}; known: {list(HEADS)}")
+    try:
+        seeds, extra = parse_seeds(args.overrides)
+    except ValueError as err:
+        parser.error(str(err))
 
-    rows = []
-    for name in names:
-        overrides = ["data=context", *HEADS[name], *args.overrides]
-        row = run_head(name, overrides, (args.runs / name).resolve())
-        rows.append(row)
-        print(f"{name}: mIoU {row['mIoU']:.1f}, colour mIoU {row['colour_mIoU']:.1f}, {row['train_s']:.0f} s, "
-              f"{row['train_peak_mb']:.0f} MB", flush=True)
+    recipe = describe_recipe(extra)
+    rows, peaks = [], {}
+    for seed in seeds:  # seed-major: an interrupted comparison has every head at the first seeds
+        for name in names:
+            overrides = ["data=context", *HEADS[name], *extra]
+            run_dir = (args.runs / name / f"seed_{seed}").resolve()
+            done = run_dir / ROW_FILE
+            if done.is_file():  # trained by an earlier, interrupted call
+                row = json.loads(done.read_text())
+            else:
+                row = run_head(name, seed, overrides, run_dir)
+                if name not in peaks:
+                    peaks[name] = train_step_peak_mb(overrides)
+                row["train_peak_mb"] = peaks[name]
+                write_text(done, json.dumps(row) + "\n")
+            rows.append(row)
+            print(f"{name} seed {seed}: mIoU {row['mIoU']:.1f}, colour mIoU {row['colour_mIoU']:.1f}, "
+                  f"{row['train_s']:.0f} s, {row['train_peak_mb']:.0f} MB", flush=True)
+            write_results(rows, recipe, args.out)
+    print("\n" + markdown(rows, recipe))
 
-    cfg = compose(["data=context", *args.overrides])
+
+def describe_recipe(extra: list[str]) -> str:
+    """One sentence on the recipe every head trains with."""
+    cfg = compose_train(["data=context", *extra])
     h, w = cfg.data.train_transform.crop_size
     recipe = (f"{h}x{w} images, ResNet-{cfg.backbone.depth} output stride {cfg.backbone.output_stride} from scratch, "
               f"head channels {cfg.head.channels}, auxiliary FCN head weight {cfg.model.aux_weight}, "
               f"batch {cfg.data.batch_size}, {cfg.trainer.max_steps} steps, SGD lr {cfg.optim.lr} "
               f"(head x{cfg.optim.head_lr_mult}), {training_precision(cfg.trainer)}, CPU ({torch.get_num_threads()} threads). "
               f"Colour classes: a local head can only guess (25% per pixel).")
+    return recipe
+
+
+def write_results(rows: list[dict], recipe: str, out: Path) -> None:
+    """``results.csv`` (a row per head and seed), ``results.md`` and ``results.png`` in ``out``."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
-    write_text(args.out / "results.csv", buffer.getvalue())
-    table = markdown(rows, recipe)
-    write_text(args.out / "results.md", table)
-    plot(rows, args.out / "results.png")
-    print("\n" + table)
+    write_text(out / "results.csv", buffer.getvalue())
+    write_text(out / "results.md", markdown(rows, recipe))
+    plot(rows, out / "results.png")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,10 @@ Uses the same data configs as train.py, so it checks a download exactly as train
     python scripts/dataset_stats.py                      # the synthetic data (generated if missing)
 
 Columns: pixels, share of labelled pixels, share of images containing the class, and the
-median-frequency-balancing weight (median share / share), a common choice of class weights.
+median-frequency-balancing weight (median share / share), a common choice of class weights. The
+weights are also written to ``<out>/<dataset>_<split>_class_weight.json``, which a loss reads:
+
+    python train.py data=cityscapes data.root=... loss.class_weight=dataset_stats/CityscapesDataset_train_class_weight.json
 """
 from __future__ import annotations
 
@@ -22,6 +25,9 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
+
+from segattn.losses.weights import median_frequency_weights
+from segattn.utils.io import write_json
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -53,8 +59,10 @@ def class_stats(dataset, num_classes: int, workers: int) -> tuple[np.ndarray, np
 
 def write_report(names, pixels, images, n_images: int, out: Path, title: str) -> None:
     share = pixels / max(pixels.sum(), 1)
-    median = np.median(share[share > 0]) if (share > 0).any() else 0.0
-    weight = np.where(share > 0, median / np.maximum(share, 1e-12), 0.0)
+    weight = median_frequency_weights(pixels)
+    write_json(out.with_name(out.name + "_class_weight.json"),
+               {"class_weight": [round(float(w), 6) for w in weight], "classes": list(names),
+                "method": "median_frequency", "source": title})
     rows = [(n, int(p), 100 * s, 100 * i / n_images, w) for n, p, s, i, w in zip(names, pixels, share, images, weight)]
     width = max(len(n) for n in names)
     print(f"{'class':<{width}}  {'pixels':>13}  {'share %':>8}  {'in images %':>11}  {'mfb weight':>10}")
@@ -77,7 +85,8 @@ def write_report(names, pixels, images, n_images: int, out: Path, title: str) ->
     ax.set_title(title)
     fig.savefig(out.with_suffix(".png"), dpi=120)
     plt.close(fig)
-    print(f"wrote {out.with_suffix('.csv')} and {out.with_suffix('.png')}")
+    print(f"wrote {out.with_suffix('.csv')}, {out.with_suffix('.png')} and {out.name}_class_weight.json "
+          f"(loss.class_weight={out.with_name(out.name + '_class_weight.json')})")
 
 
 def main(argv: list[str] | None = None) -> int:

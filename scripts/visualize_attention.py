@@ -24,8 +24,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from segattn.api import read_any_checkpoint
 from segattn.evaluation.settings import EvaluationError
@@ -37,36 +35,14 @@ from segattn.data.transforms import build_val_transform
 from segattn.visualization.capture import capture_attention
 from segattn.visualization.draw import figure_png, save_png
 from segattn.visualization.grids import attention_grid
+from segattn.visualization.points import check_points, parse_key_values
 
 DEFAULTS = {"ckpt": None, "image": None, "points": None, "out": None, "device": "auto"}
 
 
 def parse_args(argv: Sequence[str]) -> dict:
     """``key=value`` arguments (values in YAML: ``points=[[10,20],[30,40]]``) over :data:`DEFAULTS`."""
-    wrong = [arg for arg in argv if "=" not in arg or arg.split("=", 1)[0] not in DEFAULTS]
-    if wrong:
-        raise EvaluationError(f"unknown argument(s) {wrong}: expected key=value with keys {sorted(DEFAULTS)}")
-    try:
-        args = {**DEFAULTS, **OmegaConf.to_container(OmegaConf.from_dotlist(list(argv)))}
-    except OmegaConfBaseException as err:
-        raise EvaluationError(f"cannot parse the arguments {list(argv)}: {err}") from None
-    missing = [key for key in ("ckpt", "image") if args[key] is None]
-    if missing:
-        raise EvaluationError(f"missing {', '.join(f'{key}=...' for key in missing)} (see --help)")
-    return args
-
-
-def check_points(points, size: tuple[int, int]) -> list[tuple[int, int]]:
-    """``None`` (the centre) or a list of ``[y, x]`` integer pixel pairs inside the ``size`` image."""
-    if points is None:
-        return [(size[0] // 2, size[1] // 2)]
-    pairs = points if isinstance(points, list) else None
-    if not pairs or not all(isinstance(p, list) and len(p) == 2 and all(type(v) is int for v in p) for p in pairs):
-        raise EvaluationError(f"points must be a list of [y, x] integer pairs, e.g. points=[[64,128],[10,20]]; got {points}")
-    outside = [p for p in pairs if not (0 <= p[0] < size[0] and 0 <= p[1] < size[1])]
-    if outside:
-        raise EvaluationError(f"points {outside} lie outside the image ({size[0]} rows x {size[1]} columns, [y, x] from 0)")
-    return [tuple(p) for p in pairs]
+    return parse_key_values(argv, DEFAULTS, required=("ckpt", "image"))
 
 
 def visualize(args: dict) -> Path:

@@ -1,12 +1,15 @@
 """scripts/make_synthetic.py, prepare_cityscapes.py (resumable, atomic) and dataset_stats.py."""
 import csv
+import json
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from script_loader import load_script
 from segattn.data.cityscapes import CityscapesDataset, label_ids_to_train_ids
+from segattn.losses import CrossEntropy
 
 
 
@@ -60,3 +63,9 @@ def test_dataset_stats_table_csv_and_chart(small_cityscapes, tmp_path, capsys):
     assert abs(sum(float(r["share_percent"]) for r in rows) - 100) < 1e-6 and labelled > 0
     assert (tmp_path / "CityscapesDataset_val.png").stat().st_size > 1000
     assert "road" in capsys.readouterr().out
+    weights = json.loads((tmp_path / "CityscapesDataset_val_class_weight.json").read_text())
+    shares = [float(r["share_percent"]) for r in rows]
+    median = float(np.median([s for s in shares if s > 0]))
+    assert weights["class_weight"][0] == pytest.approx(median / shares[0], rel=1e-5)  # road: median share / its share
+    assert [w == 0 for w in weights["class_weight"]] == [s == 0 for s in shares] and weights["classes"][0] == "road"
+    assert CrossEntropy(class_weight=str(tmp_path / "CityscapesDataset_val_class_weight.json")).class_weight.numel() == 19

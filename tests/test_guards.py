@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from segattn.engine.guards import NonFiniteLossError, check_finite_loss
-from segattn.engine.losses import CrossEntropy, OhemCrossEntropy
+from segattn.losses import CrossEntropy, OhemCrossEntropy
 from segattn.engine.schedule import poly_schedule
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from segattn.engine.losses import CrossEntropy, OhemCrossEntropy
+from segattn.losses import CrossEntropy, OhemCrossEntropy
 from segattn.engine.schedule import poly_schedule
 
 

@@ -47,7 +47,7 @@ def test_official_ccnet_recipe_builds_the_release_model():
     from segattn.models.build import build_segmentor
 
     cfg = _recipe("ccnet_r101_cityscapes")
-    assert cfg["loss"]["_target_"].endswith("OhemCrossEntropy") and cfg["loss_aux"]["_target_"].endswith("CrossEntropy")
+    assert cfg["loss"]["_target_"].endswith("OhemCrossEntropy") and cfg["loss_per_output"]["aux"]["_target_"].endswith("CrossEntropy")
     assert (cfg["optim"]["weight_decay"], cfg["trainer"]["max_steps"], cfg["optim"]["min_lr"]) == (0.0001, 60000, 0.0)
     cfg["backbone"]["pretrained"] = None
     model = build_segmentor(cfg, 19)
@@ -89,14 +89,18 @@ def test_keep_ratio_resize_of_the_769_test_pipeline():
     assert out["image"].shape == (3, 512, 683)
 
 
-def test_aux_output_uses_the_aux_loss():
+def test_each_output_uses_its_own_loss():
     from segattn.engine.module import SegmentationModule
 
+    model = nn.Identity()
+    model.loss_weights = {"out": 1.0, "aux": 0.4, "pam": 1.0}
     main, aux = nn.CrossEntropyLoss(), nn.MSELoss()
-    module = SegmentationModule(nn.Identity(), main, ["a", "b"], {"lr": 0.1}, 10, aux_criterion=aux)
+    module = SegmentationModule(model, main, ["a", "b"], {"lr": 0.1}, 10, output_criteria={"aux": aux})
     assert module._criterion("aux") is aux and module._criterion("out") is main and module._criterion("pam") is main
-    plain = SegmentationModule(nn.Identity(), main, ["a", "b"], {"lr": 0.1}, 10)
+    plain = SegmentationModule(model, main, ["a", "b"], {"lr": 0.1}, 10)
     assert plain._criterion("aux") is main
+    with pytest.raises(ValueError, match=r"no output named \['cam_typo'\].*\['aux', 'out', 'pam'\]"):
+        SegmentationModule(model, main, ["a", "b"], {"lr": 0.1}, 10, output_criteria={"cam_typo": aux})
 
 
 def test_evaluate_runs_a_converted_zoo_model_with_its_test_pipeline(tiny_cityscapes, tmp_path):

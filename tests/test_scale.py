@@ -186,7 +186,7 @@ from pytorch_lightning.demos.boring_classes import BoringModel
 from pytorch_lightning.loggers import CSVLogger
 from segattn.cli.config import CONFIG_DIR
 from segattn.engine.launch import trainer_kwargs
-from segattn.engine.slurm_requeue import RequeueOnSigterm
+from segattn.callbacks.slurm_requeue import RequeueOnSigterm
 
 class LockingLogger(CSVLogger):  # like TensorBoard's event writer: a non-reentrant lock around writes
     lock = threading.Lock()
@@ -232,7 +232,7 @@ def test_sigterm_while_a_logger_holds_its_lock_neither_deadlocks_nor_loses_the_c
 
 
 def test_hpc_checkpoints_are_numbered_after_the_highest(tmp_path):
-    from segattn.engine.slurm_requeue import hpc_checkpoint_path
+    from segattn.callbacks.slurm_requeue import hpc_checkpoint_path
 
     assert hpc_checkpoint_path(tmp_path).name == "hpc_ckpt_1.ckpt"
     for name in ("hpc_ckpt_2.ckpt", "hpc_ckpt_10.ckpt", "hpc_ckpt_x.ckpt"):
@@ -241,7 +241,7 @@ def test_hpc_checkpoints_are_numbered_after_the_highest(tmp_path):
 
 
 def test_requeue_without_scontrol_is_a_warning(tmp_path, monkeypatch):
-    from segattn.engine.slurm_requeue import requeue
+    from segattn.callbacks.slurm_requeue import requeue
 
     for key, value in SLURM_ONE_NODE.items():
         monkeypatch.setenv(key, value)

@@ -18,9 +18,9 @@ from segattn.data.cityscapes import CityscapesDataset
 from segattn.data.datamodule import SegDataModule
 from segattn.data.synthetic import generate_cityscapes
 from segattn.constants import IGNORE_INDEX
-from segattn.engine.metrics_file import MetricsFile
+from segattn.callbacks.metrics_file import MetricsFile
 from segattn.engine.module import SegmentationModule
-from segattn.engine.visual_callbacks import TrainingCurves, ValidationImages
+from segattn.callbacks.visual import TrainingCurves, ValidationImages
 from segattn.models.attention import ChannelAttention, NonLocal2d, PositionAttention
 from segattn.models.build import build_segmentor
 from segattn.models.heads import DANetHead, FCNHead, NonLocalHead, RCCAHead
@@ -29,6 +29,7 @@ from segattn.visualization.curves import plot_training_curves
 from segattn.visualization.draw import overlay
 from segattn.visualization.grids import point_panels
 from segattn.visualization.maps import upsample_map
+from helpers.checkpoints import random_checkpoint
 from script_loader import load_script
 
 REPO = Path(__file__).resolve().parents[1]
@@ -164,24 +165,10 @@ def test_overlay_blends_class_colours_and_keeps_ignored_pixels():
 # --- the visualiser script on a checkpoint --------------------------------------------------------------
 
 
-def _checkpoint(tmp_path: Path, head: str) -> Path:
-    """A checkpoint like train.py's (config, class names, ``model.`` weights) of a thin random model."""
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=[f"head={head}", "head.channels=16", "model.aux_weight=0",
-                                          "backbone.output_stride=8"])
-    config = OmegaConf.to_container(cfg, resolve=True)
-    model = build_segmentor(config, len(CityscapesDataset.CLASSES))
-    state = {f"model.{k}": v for k, v in model.state_dict().items()}
-    path = tmp_path / "run" / "checkpoints" / "last.ckpt"
-    path.parent.mkdir(parents=True)
-    torch.save({"state_dict": state, "config": config, "class_names": list(CityscapesDataset.CLASSES)}, path)
-    return path
-
-
 @pytest.mark.parametrize("head,panels", [("ccnet", 2), ("danet", 2), ("nonlocal", 1)])
 def test_visualize_attention_script_writes_the_grid(tmp_path, head, panels):
     script = load_script("visualize_attention")
-    ckpt = _checkpoint(tmp_path, head)
+    ckpt = random_checkpoint(tmp_path, head)
     image = np.random.default_rng(0).integers(0, 255, (64, 96, 3), dtype=np.uint8)
     cv2.imwrite(str(tmp_path / "street.png"), image)
     points = [[10, 20], [40, 70]]

@@ -33,23 +33,6 @@ def resolve_checkpoint(ckpt_path: str | None, run_dir: Path) -> str | None:
     return str(path)
 
 
-def make_loggers(run_dir: Path, log_every: int) -> list:
-    """CSV (``logs/metrics.csv``) and TensorBoard (``tb/``) loggers writing into ``run_dir``.
-
-    The CSV is flushed at every log, so a killed run keeps its curve up to the kill; a run continued in
-    its folder first moves the earlier CSV to ``logs/metrics_<n>.csv`` (Lightning would delete it).
-    """
-    from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
-    from pytorch_lightning.utilities.rank_zero import rank_zero_only
-
-    csv_file = run_dir / "logs" / "metrics.csv"
-    if rank_zero_only.rank == 0 and csv_file.is_file():
-        earlier = len(list(csv_file.parent.glob("metrics_*.csv")))
-        csv_file.rename(csv_file.with_name(f"metrics_{earlier + 1}.csv"))
-    return [CSVLogger(run_dir, name="logs", version="", flush_logs_every_n_steps=log_every),
-            TensorBoardLogger(run_dir, name="tb", version="")]
-
-
 def train(cfg: DictConfig) -> dict:
     """Build data, model and trainer from ``cfg``, fit, and return the last validation metrics.
 
@@ -59,24 +42,21 @@ def train(cfg: DictConfig) -> dict:
     import pytorch_lightning as pl
     from hydra.core.hydra_config import HydraConfig
     from hydra.utils import instantiate
-    from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
     from pytorch_lightning.utilities.rank_zero import rank_zero_info
 
     import torch
 
+    from segattn.engine.components import instantiate_group, instantiate_one
     from segattn.engine.launch import trainer_kwargs, training_precision
-    from segattn.engine.metrics_file import MetricsFile
     from segattn.engine.module import SegmentationModule
-    from segattn.engine.slurm_requeue import RequeueOnSigterm
-    from segattn.engine.step_seeds import StepSeeds
-    from segattn.engine.visual_callbacks import TrainingCurves, ValidationImages
     from segattn.evaluation.metrics import format_table
     from segattn.models.build import build_segmentor
     from segattn.utils.precision import use_channels_last
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    cfg.run_dir = str(run_dir)  # where the loggers and callbacks of conf/logger, conf/callbacks write
     asked, cfg.trainer.precision = cfg.trainer.precision, training_precision(cfg.trainer)  # checkpoints store it resolved
     rank_zero_info(f"precision: {cfg.trainer.precision}" + (" (auto: the fastest on this device)" if asked == "auto" else ""))
     pl.seed_everything(cfg.seed, workers=True)
@@ -93,24 +73,14 @@ def train(cfg: DictConfig) -> dict:
     if cfg.model.get("compile"):  # in place: parameter names (and checkpoints) stay those of the plain model
         model.compile(**({} if cfg.model.compile is True else {"backend": cfg.model.compile}))
     module = SegmentationModule(
-        model, instantiate(cfg.loss), datamodule.class_names, cfg.optim, cfg.trainer.max_steps,
+        model, instantiate_one(cfg.loss, "loss"), datamodule.class_names, cfg.optim, cfg.trainer.max_steps,
         run_config=OmegaConf.to_container(cfg, resolve=True),
-        aux_criterion=instantiate(cfg.loss_aux) if cfg.get("loss_aux") else None,
+        output_criteria={name: instantiate_one(loss, f"loss_per_output.{name}")
+                         for name, loss in (cfg.get("loss_per_output") or {}).items() if loss},
     )
     ckpt_dir = run_dir / "checkpoints"
-    callbacks = [
-        ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/mIoU", mode="max", save_top_k=1,
-                        auto_insert_metric_name=False, enable_version_counter=False),
-        ModelCheckpoint(dirpath=ckpt_dir, save_top_k=0, save_last=True,
-                        every_n_train_steps=cfg.checkpoint.every_n_steps),
-        LearningRateMonitor(logging_interval="step"),
-        MetricsFile(run_dir / "metrics.json"),
-        StepSeeds(cfg.seed),
-        RequeueOnSigterm(),
-        ValidationImages(run_dir / "val_images", num_images=4),
-        TrainingCurves(run_dir / "logs" / "metrics.csv", run_dir / "curves.png"),
-    ]
-    loggers = make_loggers(run_dir, cfg.trainer.log_every_n_steps)
+    callbacks = instantiate_group(cfg.get("callbacks"), "callbacks")
+    loggers = instantiate_group(cfg.get("logger"), "logger") or False
     trainer = pl.Trainer(**trainer_kwargs(cfg.trainer), callbacks=callbacks, logger=loggers, default_root_dir=run_dir)
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_checkpoint(cfg.ckpt_path, run_dir))
@@ -133,6 +103,7 @@ def main(cfg: DictConfig) -> None:
     from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
     from segattn.data.errors import DatasetError
+    from segattn.engine.components import ComponentError
     from segattn.engine.init_from import InitFromError
     from segattn.engine.guards import NonFiniteLossError
 
@@ -142,7 +113,7 @@ def main(cfg: DictConfig) -> None:
         hint = (" (the folder you unpacked the dataset into; data/README.md shows the layout each dataset expects)"
                 if err.full_key == "data.root" else " (see the comment beside it in conf/)")
         raise SystemExit(f"train.py: error: {err.full_key} is required: pass {err.full_key}=<value>{hint}") from None
-    except (DatasetError, FileNotFoundError, InitFromError) as err:
+    except (ComponentError, DatasetError, FileNotFoundError, InitFromError) as err:
         raise SystemExit(f"train.py: error: {err}") from None
     except NonFiniteLossError as err:  # raised on every process: one message, from rank 0
         raise SystemExit(f"train.py: error: {err}" if rank_zero_only.rank == 0 else 1) from None

@@ -25,7 +25,7 @@ def trainer_kwargs(trainer_cfg: Mapping) -> dict[str, Any]:
     - ``sync_batchnorm`` is dropped, with one log line, unless training runs on CUDA devices
       (PyTorch's SyncBatchNorm refuses CPU tensors);
     - under SLURM, Lightning's SLURM environment sets ranks; its in-handler requeue is off, because
-      :class:`~segattn.engine.slurm_requeue.RequeueOnSigterm` saves and requeues at a step boundary
+      :class:`~segattn.callbacks.slurm_requeue.RequeueOnSigterm` saves and requeues at a step boundary
       on SIGTERM (pre-emption, or ``#SBATCH --signal=TERM@<s>`` before the time limit);
     - checkpoints are written atomically (:class:`AtomicCheckpointIO`).
     """

@@ -1,7 +1,7 @@
 """LightningModule: loss over every supervised output, SGD + poly LR, validation mIoU from a confusion matrix."""
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import pytorch_lightning as pl
 import torch
@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from segattn.constants import IGNORE_INDEX
+from segattn.engine.components import ComponentError
 from segattn.engine.guards import check_finite_loss
 from segattn.engine.schedule import poly_schedule
 from segattn.evaluation.metrics import metrics_from_confusion
@@ -20,15 +21,21 @@ class SegmentationModule(pl.LightningModule):
 
     ``optim`` holds ``lr``, ``momentum``, ``weight_decay``, ``power``, ``warmup_steps``, ``min_lr``
     and ``head_lr_mult`` (learning-rate multiplier of the head and auxiliary head). ``run_config`` (the
-    resolved training config) is stored in every checkpoint under ``"config"``. ``aux_criterion``
-    (default: ``criterion``) scores the auxiliary head's output (official CCNet: OHEM main, CE aux).
+    resolved training config) is stored in every checkpoint under ``"config"``. ``output_criteria``
+    maps an output of the model (``out``, ``aux``, DANet's ``pam``/``cam``) to its own loss; the others
+    use ``criterion`` (official CCNet: OHEM on ``out``, plain CE on ``aux``).
     """
 
     def __init__(self, model: nn.Module, criterion: nn.Module, class_names: Sequence[str], optim: dict,
-                 max_steps: int, run_config: Optional[dict] = None, aux_criterion: Optional[nn.Module] = None):
+                 max_steps: int, run_config: Optional[dict] = None,
+                 output_criteria: Optional[Mapping[str, nn.Module]] = None):
         super().__init__()
         self.model, self.criterion = model, criterion
-        self.aux_criterion = aux_criterion
+        outputs = getattr(model, "loss_weights", None)  # {output name: weight} of a Segmentor
+        unknown = sorted(set(output_criteria or {}) - set(outputs)) if outputs is not None else []
+        if unknown:
+            raise ComponentError(f"loss_per_output: no output named {unknown} in this model; its outputs are {sorted(outputs)}")
+        self.output_criteria = nn.ModuleDict(dict(output_criteria or {}))
         self.class_names = list(class_names)
         self.optim, self.max_steps, self.run_config = dict(optim), max_steps, run_config
         self.val_confusion = MulticlassConfusionMatrix(len(self.class_names), ignore_index=IGNORE_INDEX)
@@ -48,7 +55,7 @@ class SegmentationModule(pl.LightningModule):
         return loss
 
     def _criterion(self, output: str) -> nn.Module:
-        return self.aux_criterion if output == "aux" and self.aux_criterion is not None else self.criterion
+        return self.output_criteria[output] if output in self.output_criteria else self.criterion
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         logits = self.model(batch["image"])

@@ -59,13 +59,14 @@ def median_seconds(step: Callable[[], None], device: torch.device, warmup: int, 
     """
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
-    times = [_seconds(step, device) for _ in range(warmup)]
+    times = [seconds(step, device) for _ in range(warmup)]
     while len(times) < max(max_warmup or 0, warmup) and not _steady(times, tolerance):
-        times.append(_seconds(step, device))
-    return statistics.median(_seconds(step, device) for _ in range(repeats))
+        times.append(seconds(step, device))
+    return statistics.median(seconds(step, device) for _ in range(repeats))
 
 
-def _seconds(step: Callable[[], None], device: torch.device) -> float:
+def seconds(step: Callable[[], None], device: torch.device) -> float:
+    """Wall time of one call of ``step`` (CUDA synchronised before and after)."""
     synchronize(device)
     start = time.perf_counter()
     step()

@@ -143,3 +143,31 @@ def compare_runs(folders: Sequence[str | os.PathLike], out_dir: str | os.PathLik
     ])
     write_text(out / "comparison.md", text)
     return text
+
+
+GROUP_METRICS = ("mIoU", "aAcc", "mAcc")
+
+
+def compare_groups(groups: dict[str, Sequence[str | os.PathLike]], out_dir: str | os.PathLike) -> str:
+    """Groups of repeated runs (e.g. one head at several seeds): write ``groups.md`` (per group mean ± std
+    of mIoU, aAcc and mAcc, every run's mIoU, and which groups' mIoU intervals overlap) and
+    ``groups_miou.png`` (every run a point) into ``out_dir``; return the markdown."""
+    from segattn.evaluation.spread import overlap_sentences, spread
+    from segattn.visualization.spread import save_spread_figure
+
+    runs = {name: [load_run(folder) for folder in folders] for name, folders in groups.items()}
+    stats = {key: {name: spread([run.metrics[key] for run in group]) for name, group in runs.items()}
+             for key in GROUP_METRICS}
+    lines = ["# Run groups", "", "| group | runs | " + " | ".join(GROUP_METRICS) + " | mIoU per run |",
+             "|---|---:|" + "---:|" * len(GROUP_METRICS) + "---|"]
+    for name, group in runs.items():
+        cells = " | ".join(stats[key][name].text(2) for key in GROUP_METRICS)
+        lines.append(f"| {name} | {len(group)} | {cells} | {' / '.join(f'{v:.2f}' for v in stats['mIoU'][name].values)} |")
+    sentences = overlap_sentences(stats["mIoU"], "mIoU")
+    lines += ["", "Mean ± sample standard deviation over each group's runs (percent).", ""]
+    lines += [f"- {s}." for s in sentences] or ["- No two groups' mIoU intervals overlap."]
+    lines += ["", "![mIoU of every run](groups_miou.png)", ""]
+    save_spread_figure(stats["mIoU"], "mIoU (%)", "mIoU of every run, mean ± std per group", Path(out_dir) / "groups_miou.png")
+    text = "\n".join(lines)
+    write_text(Path(out_dir) / "groups.md", text)
+    return text

@@ -4,7 +4,7 @@ from typing import Optional
 import torch
 import torch.distributed as dist
 
-from segattn.engine.losses import CrossEntropy
+from segattn.losses import CrossEntropy
 
 
 class NaNAfter(CrossEntropy):

@@ -1,4 +1,4 @@
-"""Segmentation losses: cross-entropy and OHEM cross-entropy (ignore index 255)."""
+"""OHEM cross-entropy, as CCNet trained (ignore index 255), with optional class weights."""
 from __future__ import annotations
 
 import torch
@@ -6,22 +6,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from segattn.constants import IGNORE_INDEX
-
-
-class CrossEntropy(nn.Module):
-    """Pixel-wise cross-entropy; ``logits B x K x H x W``, ``target B x H x W`` (255 ignored).
-
-    The mean over the labelled pixels; a batch without any labelled pixel gives 0 and zero gradients
-    (PyTorch's mean reduction divides by zero there and returns NaN).
-    """
-
-    def __init__(self, ignore_index: int = IGNORE_INDEX):
-        super().__init__()
-        self.ignore_index = ignore_index
-
-    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        total = F.cross_entropy(logits, target, ignore_index=self.ignore_index, reduction="sum")
-        return total / (target != self.ignore_index).sum().clamp(min=1)
+from segattn.losses.ce import pixel_weights
+from segattn.losses.weights import ClassWeight, average_pixel_loss, check_average, check_class_count, load_class_weight
 
 
 class OhemCrossEntropy(nn.Module):
@@ -29,14 +15,20 @@ class OhemCrossEntropy(nn.Module):
 
     Keeps the pixels whose predicted probability of the true class is below ``thresh``, but at least
     the ``min_kept`` hardest valid pixels (the threshold rises to the ``min_kept``-th smallest
-    probability); the loss is the mean cross-entropy over the kept pixels.
+    probability); the loss is ``sum w[y] * CE`` over the kept pixels divided as ``average`` says
+    (:mod:`segattn.losses.weights`; the official code with class weights divides by the kept pixels'
+    weights: ``average=weighted``). The selection does not depend on the weights.
     """
 
-    def __init__(self, thresh: float = 0.7, min_kept: int = 100000, ignore_index: int = IGNORE_INDEX):
+    def __init__(self, thresh: float = 0.7, min_kept: int = 100000, ignore_index: int = IGNORE_INDEX,
+                 class_weight: ClassWeight = None, average: str = "non_ignore"):
         super().__init__()
         self.thresh, self.min_kept, self.ignore_index = thresh, min_kept, ignore_index
+        self.average = check_average(average)
+        self.register_buffer("class_weight", load_class_weight(class_weight), persistent=False)
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        check_class_count(self.class_weight, logits.shape[1])
         pixel_loss = F.cross_entropy(logits, target, ignore_index=self.ignore_index, reduction="none").flatten()
         valid = target.flatten() != self.ignore_index
         with torch.no_grad():
@@ -49,4 +41,4 @@ class OhemCrossEntropy(nn.Module):
                 threshold = self.thresh
             keep = torch.zeros_like(valid)
             keep[valid] = prob <= threshold
-        return pixel_loss[keep].sum() / keep.sum().clamp(min=1)
+        return average_pixel_loss(pixel_loss, pixel_weights(self.class_weight, target, valid), keep, self.average)

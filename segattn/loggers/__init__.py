@@ -1,0 +1,1 @@
+"""Loggers of a training run beyond Lightning's own (each instantiated from ``conf/logger/``)."""
