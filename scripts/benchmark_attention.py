@@ -72,15 +72,17 @@ class NaiveNonLocal(nn.Module):
 
 
 class Recurrent(nn.Module):
-    """The same block applied ``times`` times (RCCA's recurrence, shared weights)."""
+    """The same block applied ``times`` times (RCCA's recurrence, shared weights); segattn's block
+    recomputes q/k/v in backward for every pass but the last, as the RCCA head runs it."""
 
     def __init__(self, block: nn.Module, times: int):
         super().__init__()
         self.block, self.times = block, times
+        self.recomputes = type(block) is CrissCrossAttention
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for _ in range(self.times):
-            x = self.block(x)
+        for i in range(self.times):
+            x = self.block(x, recompute=i < self.times - 1) if self.recomputes else self.block(x)
         return x
 
 
@@ -93,7 +95,7 @@ class Method:
 
 def methods() -> list[Method]:
     rows = [
-        Method("criss-cross R=1", lambda: CrissCrossAttention(CHANNELS), False),
+        Method("criss-cross R=1", lambda: Recurrent(CrissCrossAttention(CHANNELS), 1), False),
         Method("criss-cross R=2", lambda: Recurrent(CrissCrossAttention(CHANNELS), 2), False),
         Method("criss-cross einsum (mmcv) R=1", lambda: EinsumCrissCross(CHANNELS), False),
         Method("criss-cross einsum (mmcv) R=2", lambda: Recurrent(EinsumCrissCross(CHANNELS), 2), False),

@@ -56,6 +56,25 @@ def test_matches_loop_reference_forward_and_gradients(shape, column_chunk, monke
         torch.testing.assert_close(g, ref_g, rtol=1e-9, atol=1e-10)
 
 
+def test_kept_projection_gives_the_recomputed_gradients():
+    """recompute=False (the last pass of RCCA) keeps q/k/v for backward: same values, same gradients."""
+    block = make_block()
+    x = torch.randn(2, 16, 5, 7, dtype=torch.float64, requires_grad=True)
+    grad = torch.randn_like(x)
+    inputs = [x, *block.parameters()]
+    runs = []
+    for recompute in (True, False):
+        saved = []
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel()) or t, lambda t: t):
+            out = block(block(x), recompute=recompute)
+        runs.append((out, torch.autograd.grad(out, inputs, grad), sum(saved)))
+    (out_a, grads_a, saved_a), (out_b, grads_b, saved_b) = runs
+    assert saved_b - saved_a == 2 * 5 * 7 * (2 * 2 + 16)  # the second pass's q, k (C/8 each) and v
+    torch.testing.assert_close(out_a, out_b, rtol=0, atol=0)
+    for a, b in zip(grads_a, grads_b):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
 def test_gradcheck():
     block = make_block(channels=8)
     x = torch.randn(2, 8, 3, 4, dtype=torch.float64, requires_grad=True)

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from segattn.models.attention.tracing import recording
 
-BLOCK_ELEMENTS = 1 << 23  # energies of one block of queries (B x rows x M entries): 32 MB in fp32
+BLOCK_ELEMENTS = 1 << 22  # energies of one block of queries (B x rows x M entries): 16 MB in fp32
 
 
 def attend(q: Tensor, k: Tensor, v: Tensor, scale: float) -> Tensor:

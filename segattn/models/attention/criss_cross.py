@@ -94,10 +94,10 @@ class _CrissCrossFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, qkv, weight, bias, gamma, key_channels: int, need_weights: bool):
+    def forward(ctx, x, qkv, weight, bias, gamma, key_channels: int, need_weights: bool, recompute: bool):
         """x (B, C, H, W), qkv (B, H, W, 2C' + C) = project(x, weight, bias), computed without grad
         -> out (B, C, H, W) in x's memory format, and the weights (B, H, W, H + W) if ``need_weights``
-        (else an empty tensor)."""
+        (else an empty tensor). ``recompute=False`` keeps ``qkv`` for backward instead."""
         with torch.autocast(x.device.type, enabled=False):
             work = x.dtype  # aggregation dtype: the residual stream's
             exact = torch.promote_types(torch.promote_types(qkv.dtype, work), torch.float32)
@@ -109,7 +109,7 @@ class _CrissCrossFunction(torch.autograd.Function):
             out = torch.addcmul(x, agg, gamma.to(work), out=torch.empty_like(x))  # the next conv's layout: x's
             weights = torch.cat([_t(col), row], -1) if need_weights else x.new_empty(0)
 
-        ctx.save_for_backward(x, weight, bias, col, row, gamma)
+        ctx.save_for_backward(x, weight, bias, col, row, gamma, *(() if recompute else (qkv,)))
         ctx.key_channels, ctx.qkv_dtype = key_channels, qkv.dtype
         ctx.mark_non_differentiable(weights)
         ctx.set_materialize_grads(False)  # no zero gradient for the weights
@@ -120,8 +120,8 @@ class _CrissCrossFunction(torch.autograd.Function):
     def backward(ctx, grad_out, _grad_weights):
         """Ordered so that at most one full-size temporary (g or v) joins the saved tensors at a time."""
         if grad_out is None:  # grads are not materialised: out did not reach the loss
-            return None, None, None, None, None, None, None
-        x, weight, bias, col, row, gamma = ctx.saved_tensors
+            return None, None, None, None, None, None, None, None
+        x, weight, bias, col, row, gamma, *kept = ctx.saved_tensors
         kc, work, exact, dtype = ctx.key_channels, x.dtype, col.dtype, ctx.qkv_dtype
         with torch.autocast(grad_out.device.type, enabled=False):
             b, c, h, w = x.shape
@@ -129,7 +129,7 @@ class _CrissCrossFunction(torch.autograd.Function):
             g = grad_out.to(work).permute(0, 2, 3, 1).contiguous()  # (B, H, W, C)
 
             # weights: dots of grad_out with the (recomputed) values on the cross; then the softmax backward
-            v = project(xp, wp[2 * kc :], bp[2 * kc :]).view(b, h, w, c).to(work)
+            v = _projection(kept, xp, wp, bp, slice(2 * kc, None)).view(b, h, w, c).to(work)
             d_row = _row_bmm(g, v.transpose(2, 3)).to(exact)
             d_col = _col_bmm(_t(g), _t(v).transpose(2, 3), g.new_empty(b, w, h, h)).to(exact)
             del v
@@ -144,43 +144,46 @@ class _CrissCrossFunction(torch.autograd.Function):
             del g
 
             # queries and keys (recomputed; C' channels each)
-            q, k = project(xp, wp[: 2 * kc], bp[: 2 * kc]).view(b, h, w, -1).to(exact).split(kc, -1)
+            q, k = _projection(kept, xp, wp, bp, slice(0, 2 * kc)).view(b, h, w, -1).to(exact).split(kc, -1)
             dq = _add_cols(_row_bmm(d_row, k), d_col, _t(k))
             dk = _add_cols(_row_bmm(d_row.transpose(2, 3), q), d_col.transpose(2, 3), _t(q))
             del d_row, d_col, q, k
 
             # through the projection: x (residual + W^T d_qkv), W and b
-            d_tokens = [t.reshape(b, h * w, -1).to(dtype) for t in (dq, dk, dv)]
+            d_tokens = torch.cat([dq.to(dtype), dk.to(dtype), dv.to(dtype)], -1).view(b, h * w, -1)
             del dq, dk, dv
-            grad_x, grad_weight = _projection_grads(grad_out, d_tokens, xp, wp.split([kc, kc, c]))
+            grad_x, grad_weight = _projection_grads(grad_out, d_tokens, xp, wp)
             grad_weight = grad_weight.to(weight.dtype)
-            grad_bias = torch.cat([t.sum((0, 1)) for t in d_tokens]).to(bias.dtype)
-        return grad_x, None, grad_weight, grad_bias, grad_gamma, None, None
+            grad_bias = d_tokens.sum((0, 1)).to(bias.dtype)
+        return grad_x, None, grad_weight, grad_bias, grad_gamma, None, None, None
 
 
-def _projection_grads(grad_out, d_tokens, x, weights):
-    """Gradients through ``tokens_i = W_i x + b_i`` for d_tokens[i] (B, HW, D_i), x (B, C, H, W) and
-    weights[i] (D_i, C) in d_tokens' dtype: x's plus the residual ``grad_out`` (in grad_out's dtype and
-    x's memory format), and the stacked W's. One matmul per part (per image for W) and no copies; the
-    residual is accumulated by the matmuls when the dtypes agree."""
+def _projection_grads(grad_out, d_tokens, x, weight):
+    """Gradients through ``tokens = W x + b`` for d_tokens (B, HW, D) and x (B, C, H, W), weight (D, C) in
+    d_tokens' dtype: x's plus the residual ``grad_out`` (in grad_out's dtype and x's memory format), and W's.
+    One matmul per image and no copies; the residual is accumulated by the matmul when the dtypes agree."""
     b, c, h, w = x.shape
-    grad_weight = weights[0].new_zeros(sum(wi.shape[0] for wi in weights), c)
-    for d, gw in zip(d_tokens, grad_weight.split([wi.shape[0] for wi in weights])):
-        for i in range(b):
-            gw.addmm_(d[i].t(), x[i].flatten(1).t())
-    fused = grad_out.dtype == d_tokens[0].dtype
-    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
-    if channels_last:  # dx as (B, HW, C): a view of a channels-last map
-        products = [(d, wi.expand(b, -1, -1)) for d, wi in zip(d_tokens, weights)]
-        residual = grad_out.permute(0, 2, 3, 1).reshape(b, h * w, c) if fused else None
-    else:  # dx as (B, C, HW)
-        products = [(wi.t().expand(b, -1, -1), d.transpose(1, 2)) for d, wi in zip(d_tokens, weights)]
+    grad_weight = weight.new_zeros(weight.shape)
+    for i in range(b):
+        grad_weight.addmm_(d_tokens[i].t(), x[i].flatten(1).t())
+    fused = grad_out.dtype == d_tokens.dtype
+    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        residual = grad_out.permute(0, 2, 3, 1).reshape(b, h * w, c) if fused else None  # a view when channels-last
+        dx = _mm_add(residual, d_tokens, weight.expand(b, -1, -1)).view(b, h, w, c).permute(0, 3, 1, 2)
+    else:
         residual = grad_out.reshape(b, c, h * w) if fused else None
-    dx = torch.bmm(*products[0]) if residual is None else torch.baddbmm(residual, *products[0])
-    for pair in products[1:]:
-        dx.baddbmm_(*pair)
-    dx = dx.view(b, h, w, c).permute(0, 3, 1, 2) if channels_last else dx.view(b, c, h, w)
+        dx = _mm_add(residual, weight.t().expand(b, -1, -1), d_tokens.transpose(1, 2)).view(b, c, h, w)
     return (dx if fused else grad_out + dx.to(grad_out.dtype)), grad_weight
+
+
+def _mm_add(residual, a, b):
+    """``residual + a @ b`` (batched) in one call, or ``a @ b`` when there is no residual."""
+    return torch.bmm(a, b) if residual is None else torch.baddbmm(residual, a, b)
+
+
+def _projection(kept, x, weight, bias, channels: slice) -> torch.Tensor:
+    """The ``channels`` of ``qkv``: the kept (B, H, W, D) tensor, or recomputed from x as (B, HW, D')."""
+    return kept[0][..., channels] if kept else project(x, weight[channels], bias[channels])
 
 
 def _split(qkv: torch.Tensor, kc: int, exact: torch.dtype, work: torch.dtype):
@@ -220,8 +223,12 @@ class CrissCrossAttention(nn.Module):
         self.value_conv = nn.Conv2d(in_channels, in_channels, 1)
         self.gamma = nn.Parameter(torch.zeros(1))
 
-    def forward(self, x: torch.Tensor, return_attention: bool = False):
-        """x (B, C, H, W) -> out (B, C, H, W) [and weights (B, H, W, H + W) if return_attention]."""
+    def forward(self, x: torch.Tensor, return_attention: bool = False, recompute: bool = True):
+        """x (B, C, H, W) -> out (B, C, H, W) [and weights (B, H, W, H + W) if return_attention].
+
+        ``recompute=False`` keeps q/k/v for backward (2C' + C channels per position): the right choice for
+        the last pass of a recurrence, whose backward comes first, when that memory is there anyway.
+        """
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"CrissCrossAttention expected a (B, {self.in_channels}, H, W) tensor, got shape {tuple(x.shape)}")
         if recording():  # standard ops
@@ -231,5 +238,5 @@ class CrissCrossAttention(nn.Module):
         weight, bias = stacked_weights((self.query_conv, self.key_conv, self.value_conv))
         with torch.no_grad():  # in the autocast dtype; backward recomputes it from x
             qkv = project(x, weight, bias).view(b, h, w, -1)  # (B, H, W, 2C' + C)
-        out, attn = _criss_cross(x, qkv, weight, bias, self.gamma, self.query_conv.out_channels, return_attention)
+        out, attn = _criss_cross(x, qkv, weight, bias, self.gamma, self.query_conv.out_channels, return_attention, recompute)
         return (out, attn) if return_attention else out

@@ -37,7 +37,7 @@ class RCCAHead(nn.Module):
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         out = self.conva(x)
-        for _ in range(self.recurrence):
-            out = self.cca(out)
+        for i in range(self.recurrence):  # the last pass keeps q/k/v: its backward runs first (no recomputation)
+            out = self.cca(out, recompute=i < self.recurrence - 1)
         out = self.convb(out)
         return {"out": self.cls(self.bottleneck(torch.cat([x, out], 1)))}
