@@ -208,7 +208,8 @@ class CrissCrossAttention(nn.Module):
     (B, H, W, H + W), ``[..., :H]`` over u's column (the self entry there is 0) and ``[..., H:]``
     over u's row. Energies and softmax run in at least fp32 under fp16/bf16 autocast. A custom
     autograd function keeps only ``x`` and the weights for the backward pass (q, k, v are
-    recomputed from ``x`` there).
+    recomputed from ``x`` there) unless ``recompute=False``; under export and tracing the block
+    runs the standard ops of :mod:`criss_cross_ops` instead.
     Parameter names follow the official release (``query_conv``, ``key_conv``, ``value_conv``,
     ``gamma``), so its checkpoints load as they are.
     """
