@@ -33,7 +33,7 @@ from segattn.data.errors import DatasetError
 from segattn.data.files import read_image
 from segattn.data.transforms import build_val_transform
 from segattn.visualization.capture import capture_attention
-from segattn.visualization.draw import figure_png, save_png
+from segattn.visualization.draw import figure_path, figure_png, save_png
 from segattn.visualization.grids import attention_grid
 from segattn.visualization.points import check_points, parse_key_values
 
@@ -63,8 +63,7 @@ def visualize(args: dict) -> Path:
     logits = F.interpolate(logits, size=image.shape[:2], mode="bilinear", align_corners=model.align_corners)
     pred = logits.argmax(1)[0].to(torch.uint8).cpu().numpy()
     fig = attention_grid(image, pred, datamodule.palette, ckpt["class_names"], records, points)
-    run = ckpt_path.parent.parent if ckpt_path.parent.name == "checkpoints" else ckpt_path.parent
-    out = Path(args["out"]).expanduser() if args["out"] else run / "attention" / f"{image_path.stem}.png"
+    out = figure_path(ckpt_path, "attention", image_path, args["out"])
     save_png(out, figure_png(fig))
     return out
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import io
 import os
-from typing import Iterable, Sequence
+from pathlib import Path
+from typing import Iterable, Optional, Sequence
 
 import matplotlib
 
@@ -105,6 +106,12 @@ def png_array(data: bytes) -> np.ndarray:
     """PNG bytes -> HxWx3 uint8 RGB."""
     with Image.open(io.BytesIO(data)) as image:
         return np.asarray(image.convert("RGB"))
+
+
+def figure_path(ckpt_path: Path, folder: str, image_path: Path, out: Optional[str] = None) -> Path:
+    """``out`` when given, else ``<run>/<folder>/<image stem>.png`` in the run folder of ``ckpt_path``."""
+    run = ckpt_path.parent.parent if ckpt_path.parent.name == "checkpoints" else ckpt_path.parent
+    return Path(out).expanduser() if out else run / folder / f"{image_path.stem}.png"
 
 
 def save_png(path: str | os.PathLike, data: bytes) -> None:
