@@ -1,4 +1,5 @@
 """Criss-cross attention against a loop-by-loop reference of the CCNet equations, and the RCCA head."""
+import weakref
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from omegaconf import OmegaConf
 from segattn.models.attention import criss_cross
 from segattn.models.attention.criss_cross import COMPILE_SAFE, CrissCrossAttention
 from segattn.models.heads.ccnet import RCCAHead
+from segattn.utils.profiling import peak_memory_bytes
 
 
 def make_block(channels=16, gamma=0.7, dtype=torch.float64, seed=0):
@@ -40,7 +42,7 @@ def reference(block, x):
 
 @pytest.mark.parametrize("shape,column_chunk", [((2, 16, 5, 7), 24), ((1, 16, 7, 4), 24), ((2, 16, 5, 7), 3)])
 def test_matches_loop_reference_forward_and_gradients(shape, column_chunk, monkeypatch):
-    monkeypatch.setattr(criss_cross, "COLUMN_CHUNK", column_chunk)  # 3: columns in chunks of 3, 3 and 1
+    monkeypatch.setattr(criss_cross, "CHUNK", column_chunk)  # 3: rows and columns in chunks of 3, 3 and 1
     block = make_block()
     x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
     grad = torch.randn(shape, dtype=torch.float64)
@@ -57,22 +59,45 @@ def test_matches_loop_reference_forward_and_gradients(shape, column_chunk, monke
 
 
 def test_kept_projection_gives_the_recomputed_gradients():
-    """recompute=False (the last pass of RCCA) keeps q/k/v for backward: same values, same gradients."""
+    """recompute=False (the last pass of RCCA) keeps q/k/v for backward, which frees them once used:
+    same values, same gradients as recomputing them."""
     block = make_block()
     x = torch.randn(2, 16, 5, 7, dtype=torch.float64, requires_grad=True)
     grad = torch.randn_like(x)
     inputs = [x, *block.parameters()]
     runs = []
     for recompute in (True, False):
-        saved = []
-        with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel()) or t, lambda t: t):
-            out = block(block(x), recompute=recompute)
-        runs.append((out, torch.autograd.grad(out, inputs, grad), sum(saved)))
-    (out_a, grads_a, saved_a), (out_b, grads_b, saved_b) = runs
-    assert saved_b - saved_a == 2 * 5 * 7 * (2 * 2 + 16)  # the second pass's q, k (C/8 each) and v
+        out = block(block(x), recompute=recompute)
+        kept = out.grad_fn.kept
+        if recompute:
+            assert kept is None
+        else:  # the second pass's q, k (C/8 each) and v, as (B, H, W, D)
+            assert [tuple(t.shape) for t in kept] == [(2, 5, 7, 2 * 2), (2, 5, 7, 16)]
+            alive = [weakref.ref(t) for t in kept]
+            del kept
+        runs.append((out, torch.autograd.grad(out, inputs, grad)))
+        assert out.grad_fn.kept is None
+        if not recompute:
+            assert all(ref() is None for ref in alive)  # released by backward, not held by the graph
+    (out_a, grads_a), (out_b, grads_b) = runs
     torch.testing.assert_close(out_a, out_b, rtol=0, atol=0)
     for a, b in zip(grads_a, grads_b):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_kept_values_are_freed_before_the_backward_peak():
+    """Keeping q/k/v in the last pass (RCCA's default) costs at most its q, k (C/4 channels) at the peak
+    of a step: backward frees the kept v before it makes dv, the largest temporary."""
+    block = make_block(channels=128, dtype=torch.float32)
+    x = torch.randn(1, 128, 16, 16, requires_grad=True)
+    grad = torch.randn_like(x)
+
+    def peak(recompute_last: bool) -> float:
+        def step():
+            block(block(x), recompute=recompute_last).backward(grad)
+        return peak_memory_bytes(step, torch.device("cpu")) / (x.numel() * 4)  # in feature maps
+
+    assert 0.2 <= peak(False) - peak(True) <= 0.3
 
 
 def test_gradcheck():
