@@ -5,7 +5,8 @@ mmcv ships, as comparison), DANet PAM and CAM, NonLocal2d in each mode with and 
 sub-sampling on its matmul and SDPA paths, and a naive non-local block (full HW x HW matmul, 256
 inner channels) as the baseline of the CCNet paper's comparison.
 
-Protocol: fp32 (or ``--precision bf16-mixed``: autocast, input in bf16), batch 1; the input
+Protocol: fp32 (or ``--precision bf16-mixed``: autocast, input in bf16), batch 1, NCHW in fp32 and
+channels-last under mixed precision as training runs a model (``--channels-last``); the input
 (requires grad, as the previous layer's output does) and the output gradient are allocated before
 the step; a step is ``out = block(x); out.backward(grad)`` and drops all gradients. Time: median
 of ``--repeats`` steps after ``--warmup``. Memory: peak of the running sum of the alloc/free
@@ -33,7 +34,7 @@ from torch import nn
 from segattn.models.attention.criss_cross import CrissCrossAttention
 from segattn.models.attention.dual import ChannelAttention, PositionAttention
 from segattn.models.attention.non_local import NonLocal2d
-from segattn.utils.precision import autocast_dtype
+from segattn.utils.precision import autocast_dtype, use_channels_last
 from segattn.utils.profiling import peak_memory_bytes
 
 CHANNELS = 512
@@ -113,13 +114,14 @@ def methods() -> list[Method]:
 
 
 def measure(method: Method, size: tuple[int, int], device: torch.device, warmup: int, repeats: int,
-            amp: torch.dtype | None = None) -> tuple[float, float]:
+            amp: torch.dtype | None = None, channels_last: bool = False) -> tuple[float, float]:
     """(median seconds, peak MB) of one forward+backward step, as a network runs the block: the input
     requires grad (it is the previous layer's output; under autocast, in ``amp``) and the upstream
     gradient exists before the step."""
     torch.manual_seed(0)
-    block = method.build().to(device)
-    x = torch.randn(1, CHANNELS, *size, device=device, dtype=amp or torch.float32, requires_grad=True)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    block = method.build().to(device, memory_format=fmt)
+    x = torch.randn(1, CHANNELS, *size, device=device, dtype=amp or torch.float32).to(memory_format=fmt).requires_grad_()
     autocast = dict(device_type=device.type, dtype=amp or torch.float32, enabled=amp is not None)
     with torch.no_grad(), torch.autocast(**autocast):
         grad = torch.randn_like(block(x))
@@ -161,8 +163,10 @@ def write_table(rows: list[dict], path: Path) -> str:
         sizes = list(dict.fromkeys(r["size"] for r in rows if r["device"] == device))
         names = list(dict.fromkeys(r["method"] for r in rows if r["device"] == device))
         cell = {(r["method"], r["size"]): r for r in rows if r["device"] == device}
-        precision = next(r["precision"] for r in rows if r["device"] == device)
-        lines += [f"### {device}, {precision} forward+backward, {CHANNELS} channels, batch 1: median time ms / peak MB", ""]
+        first = next(r for r in rows if r["device"] == device)
+        layout = ", channels-last" if str(first.get("channels_last")) == "True" else ""
+        lines += [f"### {device}, {first['precision']}{layout} forward+backward, {CHANNELS} channels, batch 1: "
+                  "median time ms / peak MB", ""]
         lines += ["| method | " + " | ".join(sizes) + " |", "|---" * (len(sizes) + 1) + "|"]
         for name in names:
             values = []
@@ -199,6 +203,28 @@ def plot(rows: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
+def read_rows(path: Path) -> list[dict]:
+    """The rows of an earlier ``results.csv`` (numbers as floats; skipped cells stay ''); none if it is missing."""
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        r["positions"] = int(r["positions"])
+        for key in ("time_ms", "peak_mb"):
+            r[key] = float(r[key]) if r[key] != "" else ""
+    return rows
+
+
+def merge_rows(old: list[dict], new: list[dict]) -> list[dict]:
+    """``old`` with each row of the same (device, size, method) as a ``new`` one replaced in place; new
+    rows without a match are appended."""
+    key = lambda r: (r["device"], r["size"], r["method"])
+    fresh = {key(r): r for r in new}
+    merged = [fresh.pop(key(r), r) for r in old]
+    return merged + [r for r in new if key(r) in fresh]
+
+
 def check_goals(rows: list[dict]) -> list[str]:
     """The goals at CPU 97x97 for criss-cross R=2: against naive non-local (issue 3: 5x faster; issue 15:
     12x less memory) and against mmcv's einsum R=2 (issue 3: 1.2x faster; issue 15: at most 0.65x its memory)."""
@@ -228,7 +254,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     parser.add_argument("--precision", default="32-true", choices=["32-true", "bf16-mixed", "16-mixed"],
                         help="32-true (the reference rows), or autocast with the input in bf16/fp16 as a network gives it")
+    parser.add_argument("--channels-last", default="auto", choices=["auto", "true", "false"],
+                        help="memory format of the block and its input (auto: channels-last under mixed precision, as training)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/attention"))
+    parser.add_argument("--update", action="store_true",
+                        help="merge into --out's results.csv: the rows measured now replace those of the same device, size and method")
     args = parser.parse_args()
 
     sizes = [parse_size(s) for s in args.sizes.split(",")]
@@ -242,6 +272,7 @@ def main() -> None:
         parser.error(f"--methods {args.methods!r} matches no row; rows: {[m.name for m in methods()]}")
     args.out.mkdir(parents=True, exist_ok=True)
 
+    channels_last = use_channels_last({"true": True, "false": False}.get(args.channels_last, "auto"), args.precision)
     rows = []
     for device_name in devices:
         device = torch.device(device_name)
@@ -249,16 +280,18 @@ def main() -> None:
         label = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
         for h, w in sizes:
             for method in wanted:
-                row = {"device": device_name, "precision": args.precision, "device_name": label, "size": f"{h}x{w}", "positions": h * w,
+                row = {"device": device_name, "precision": args.precision, "channels_last": channels_last, "device_name": label, "size": f"{h}x{w}", "positions": h * w,
                        "method": method.name, "time_ms": "", "peak_mb": ""}
                 if not (method.pairwise and limit and h * w > limit):
-                    seconds, mb = measure(method, (h, w), device, args.warmup, args.repeats, autocast_dtype(args.precision))
+                    seconds, mb = measure(method, (h, w), device, args.warmup, args.repeats, autocast_dtype(args.precision), channels_last)
                     row.update(time_ms=seconds * 1e3, peak_mb=mb)
                     print(f"{label} {h}x{w} {method.name}: {seconds * 1e3:.1f} ms, {mb:.1f} MB", flush=True)
                 rows.append(row)
 
+    if args.update:
+        rows = merge_rows(read_rows(args.out / "results.csv"), rows)
     with open(args.out / "results.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))  # rows read back may lack newer columns
         writer.writeheader()
         writer.writerows(rows)
     table = write_table(rows, args.out / "results.md")

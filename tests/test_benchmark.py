@@ -123,9 +123,27 @@ def test_attention_benchmark_runs_blocks_as_a_network_does(tmp_path, precision="
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = list(csv.DictReader(open(tmp_path / "results.csv")))
-    assert [(r["method"], r["precision"]) for r in rows] == [("criss-cross R=2", precision), ("PAM", precision)]
+    assert [(r["method"], r["precision"], r["channels_last"]) for r in rows] == [
+        ("criss-cross R=2", precision, "True"), ("PAM", precision, "True")]  # channels-last under mixed precision
     assert all(float(r["peak_mb"]) > 0 for r in rows)
-    assert f"cpu, {precision} forward+backward" in (tmp_path / "results.md").read_text()
+    assert f"cpu, {precision}, channels-last forward+backward" in (tmp_path / "results.md").read_text()
+
+
+def test_attention_benchmark_update_replaces_only_the_rows_measured_again(tmp_path):
+    from script_loader import load_script
+
+    bench = load_script("benchmark_attention")
+    row = lambda method, size, ms: {"device": "cpu", "precision": "32-true", "device_name": "cpu", "size": size,
+                                    "positions": 81, "method": method, "time_ms": ms, "peak_mb": 1.0}
+    old = [row("criss-cross R=2", "9x9", 5.0), row("PAM", "9x9", 7.0), row("PAM", "33x33", "")]
+    with open(tmp_path / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(old[0]))
+        writer.writeheader()
+        writer.writerows(old)
+    merged = bench.merge_rows(bench.read_rows(tmp_path / "results.csv"), [row("PAM", "9x9", 3.0), row("CAM", "9x9", 2.0)])
+    assert [(r["method"], r["size"], r["time_ms"]) for r in merged] == [
+        ("criss-cross R=2", "9x9", 5.0), ("PAM", "9x9", 3.0), ("PAM", "33x33", ""), ("CAM", "9x9", 2.0)]
+    assert bench.read_rows(tmp_path / "missing.csv") == []
 
 
 def test_benchmark_export_script_runs_on_a_tiny_input(tmp_path):
