@@ -152,38 +152,33 @@ class _CrissCrossFunction(torch.autograd.Function):
             dq = _add_cols(_bmm(d_row, k), d_col, _t(k))
             dk = _add_cols(_bmm(_mT(d_row), q), _mT(d_col), _t(q))
             del d_row, d_col, q, k
-            dqk = torch.cat([dq, dk], -1).to(dtype)
-            del dq, dk
+            d_tokens = torch.cat([dq.to(dtype), dk.to(dtype), dv], -1)  # (B, H, W, 2C' + C): one product, one rounding
+            del dq, dk, dv
 
             # through the projections: x (residual + W^T d), W and b
-            grad_x, grad_weight = _projection_grads(grad_out, (dqk, dv), xp, wp.split([2 * kc, c]))
-            grad_bias = torch.cat([dqk.sum((0, 1, 2)), dv.sum((0, 1, 2))]).to(bias.dtype)
+            grad_x, grad_weight = _projection_grads(grad_out, d_tokens, xp, wp)
+            grad_bias = d_tokens.sum((0, 1, 2)).to(bias.dtype)  # CPU and CUDA sums of bf16/fp16 accumulate in fp32
         return grad_x, None, None, grad_weight.to(weight.dtype), grad_bias, grad_gamma, None, None, None
 
 
-def _projection_grads(grad_out, grads, x, weights):
-    """Gradients through ``tokens_i = W_i x + b_i`` for the token gradients ``grads`` (B, H, W, D_i) and
-    x (B, C, H, W), ``weights`` (D_i, C) in the grads' dtype: W's stacked, and x's plus the residual
-    ``grad_out`` (in grad_out's dtype). The input gradient is made as tokens (B, HW, C), the layout in
-    which its matmul is fast (an NCHW product took twice as long here), so it is channels-last whatever
-    x's format; the residual is accumulated by the first matmul when the dtypes agree."""
+def _projection_grads(grad_out, d_tokens, x, weight):
+    """Gradients through ``tokens = W x + b`` for d_tokens (B, H, W, D) and x (B, C, H, W), weight (D, C) in
+    d_tokens' dtype: W's, and x's plus the residual ``grad_out`` (in
+    grad_out's dtype). The input gradient is made as tokens (B, HW, C), the layout in which its matmul
+    is fast (an NCHW product took twice as long here), so it is channels-last whatever x's format; the
+    residual is accumulated by the matmul when the dtypes agree."""
     b, c, h, w = x.shape
-    tokens = [d.view(b, h * w, -1) for d in grads]
-    grad_weight = torch.cat([sum(d[i].t() @ x[i].flatten(1).t() for i in range(b)) for d in tokens])
-    fused = grad_out.dtype == tokens[0].dtype
-    residual = grad_out.permute(0, 2, 3, 1).reshape(b, h * w, c) if fused else None  # a view in either format
-    dx = _sum_of_products(residual, [(d, wt.expand(b, -1, -1)) for d, wt in zip(tokens, weights)])
+    tokens = d_tokens.view(b, h * w, -1)
+    grad_weight = torch.bmm(tokens.transpose(1, 2), x.flatten(2).transpose(1, 2)).sum(0)  # (B, D, C) -> (D, C)
+    fused = grad_out.dtype == tokens.dtype
+    weights = weight.expand(b, -1, -1)
+    if fused:
+        residual = grad_out.permute(0, 2, 3, 1).reshape(b, h * w, c)  # a view in either format
+        dx = torch.baddbmm(residual, tokens, weights)
+    else:
+        dx = torch.bmm(tokens, weights)
     dx = dx.view(b, h, w, c).permute(0, 3, 1, 2)
     return (dx if fused else grad_out + dx.to(grad_out.dtype)), grad_weight
-
-
-def _sum_of_products(residual, products):
-    """``residual + sum(a @ b for a, b in products)`` (batched) into one new tensor (``residual`` may be None)."""
-    (a, m), *rest = products
-    out = torch.bmm(a, m) if residual is None else torch.baddbmm(residual, a, m)
-    for a, m in rest:
-        out.baddbmm_(a, m)
-    return out
 
 
 # torch.compile (AOT autograd) returned wrong gradients through this function on torch 2.11, right
