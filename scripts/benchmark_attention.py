@@ -272,7 +272,7 @@ def main() -> None:
         parser.error(f"--methods {args.methods!r} matches no row; rows: {[m.name for m in methods()]}")
     args.out.mkdir(parents=True, exist_ok=True)
 
-    channels_last = use_channels_last({"true": True, "false": False}.get(args.channels_last, "auto"), args.precision)
+    channels_last = use_channels_last(args.channels_last, args.precision)
     rows = []
     for device_name in devices:
         device = torch.device(device_name)

@@ -194,3 +194,6 @@ def test_channels_last_under_mixed_precision_only():
     assert use_channels_last("auto", "bf16-mixed") and use_channels_last("auto", "16-mixed")
     assert not use_channels_last("auto", "32-true")
     assert use_channels_last(True, "32-true") and not use_channels_last(False, "bf16-mixed")
+    assert use_channels_last("true", "32-true") and not use_channels_last("false", "bf16-mixed")  # command-line strings
+    with pytest.raises(ValueError, match="auto, true or false"):
+        use_channels_last("yes", "32-true")

@@ -162,21 +162,21 @@ class _CrissCrossFunction(torch.autograd.Function):
 
 
 def _projection_grads(grad_out, d_tokens, x, weight):
-    """Gradients through ``tokens = W x + b`` for d_tokens (B, H, W, D) and x (B, C, H, W), weight (D, C) in
-    d_tokens' dtype: W's, and x's plus the residual ``grad_out`` (in
-    grad_out's dtype). The input gradient is made as tokens (B, HW, C), the layout in which its matmul
-    is fast (an NCHW product took twice as long here), so it is channels-last whatever x's format; the
-    residual is accumulated by the matmul when the dtypes agree."""
+    """Gradients through ``tokens = W x + b`` for d_tokens (B, H, W, D), x (B, C, H, W) and weight (D, C)
+    in d_tokens' dtype: W's, and x's plus the residual ``grad_out`` (in grad_out's dtype). The input
+    gradient is made as tokens (B, HW, C), the layout in which its matmul is fast (an NCHW product took
+    twice as long here), so it is channels-last whatever x's format; the residual is accumulated by the
+    matmul when the dtypes agree."""
     b, c, h, w = x.shape
     tokens = d_tokens.view(b, h * w, -1)
     grad_weight = torch.bmm(tokens.transpose(1, 2), x.flatten(2).transpose(1, 2)).sum(0)  # (B, D, C) -> (D, C)
     fused = grad_out.dtype == tokens.dtype
-    weights = weight.expand(b, -1, -1)
+    per_image = weight.expand(b, -1, -1)
     if fused:
         residual = grad_out.permute(0, 2, 3, 1).reshape(b, h * w, c)  # a view in either format
-        dx = torch.baddbmm(residual, tokens, weights)
+        dx = torch.baddbmm(residual, tokens, per_image)
     else:
-        dx = torch.bmm(tokens, weights)
+        dx = torch.bmm(tokens, per_image)
     dx = dx.view(b, h, w, c).permute(0, 3, 1, 2)
     return (dx if fused else grad_out + dx.to(grad_out.dtype)), grad_weight
 
@@ -199,8 +199,7 @@ class CrissCrossAttention(nn.Module):
     over u's row. Energies and softmax run in at least fp32 under fp16/bf16 autocast. A custom
     autograd function keeps only ``x`` and the weights for the backward pass (q, k, v are
     recomputed from ``x`` there) unless ``recompute=False`` (then backward frees q, k, v as it
-    uses them); under export and tracing the block
-    runs the standard ops of :mod:`criss_cross_ops` instead.
+    uses them); under export and tracing the block runs the standard ops of :mod:`criss_cross_ops`.
     Parameter names follow the official release (``query_conv``, ``key_conv``, ``value_conv``,
     ``gamma``), so its checkpoints load as they are.
     """
