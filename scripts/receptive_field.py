@@ -25,13 +25,14 @@ import cv2
 import numpy as np
 from hydra.utils import instantiate
 
-from segattn.api import read_any_checkpoint
+from segattn.convert import read_any
 from segattn.data.errors import DatasetError
 from segattn.data.files import read_image
 from segattn.data.transforms import build_val_transform
 from segattn.diagnostics.receptive_field import input_gradients, reach_curve
 from segattn.evaluation.settings import EvaluationError
-from segattn.models.checkpoint import build_model, resolve_checkpoint
+from segattn.checkpoints import resolve_checkpoint
+from segattn.models.checkpoint import build_model
 from segattn.utils.device import resolve_device
 from segattn.visualization.draw import (RUN_COLOURS, figure_path, figure_png, mark_points, panel_figure, save_png, show_heat,
                                        show_image)
@@ -70,7 +71,7 @@ def draw(args: dict) -> Path:
     fig, axes = panel_figure(len(paths) + 1, len(points) + 1, aspect=max(0.15, aspect), width=4.2 if aspect > 0.25 else 8.0)
     curve_ax = axes[-1, 0]
     for row, path in enumerate(paths):
-        ckpt = read_any_checkpoint(path)
+        ckpt = read_any(path)
         model = build_model(ckpt, path).to(device)
         datamodule = instantiate(ckpt["config"]["data"])
         x = build_val_transform(**datamodule.val_transform_kwargs)(image=image, mask=np.zeros(image.shape[:2], np.uint8))["image"]

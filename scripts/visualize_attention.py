@@ -25,9 +25,10 @@ import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
 
-from segattn.api import read_any_checkpoint
+from segattn.convert import read_any
 from segattn.evaluation.settings import EvaluationError
-from segattn.models.checkpoint import build_model, resolve_checkpoint
+from segattn.checkpoints import resolve_checkpoint
+from segattn.models.checkpoint import build_model
 from segattn.utils.device import resolve_device
 from segattn.data.errors import DatasetError
 from segattn.data.files import read_image
@@ -48,7 +49,7 @@ def parse_args(argv: Sequence[str]) -> dict:
 def visualize(args: dict) -> Path:
     """Write the attention grid of ``args`` (see :func:`parse_args`); return its path."""
     ckpt_path = resolve_checkpoint(str(args["ckpt"]))
-    ckpt = read_any_checkpoint(ckpt_path)
+    ckpt = read_any(ckpt_path)
     model = build_model(ckpt, ckpt_path)
     datamodule = instantiate(ckpt["config"]["data"])
     image_path = Path(args["image"]).expanduser()

@@ -1,4 +1,4 @@
-"""The user-facing entry points: ``segattn.load_model`` and the checkpoint reading it shares with evaluate."""
+"""The user-facing entry point ``segattn.load_model``: any checkpoint file or run folder -> a ready Segmentor."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,55 +6,46 @@ from typing import Optional
 
 import torch
 
-from segattn.models.checkpoint import CheckpointError, build_model, read_checkpoint, resolve_checkpoint
+from segattn.checkpoints import resolve_checkpoint, stored_target
+from segattn.models.checkpoint import build_model
 from segattn.models.segmentor import Segmentor
-
-
-def read_any_checkpoint(path: str | Path) -> dict:
-    """A segattn checkpoint dict from a segattn file, or from any file ``segattn-convert`` reads (converted in
-    memory; ``ckpt["converted_from"]`` names its format). CheckpointError says what the file is not."""
-    path = Path(path).expanduser()
-    try:
-        return read_checkpoint(path)
-    except CheckpointError as not_segattn:
-        from segattn.convert import ConversionError, convert_checkpoint
-
-        try:
-            return convert_checkpoint(path)[0]
-        except ConversionError as err:
-            raise CheckpointError(f"{not_segattn}; nor a release segattn-convert reads: {err}") from None
 
 
 def load_model(path: str | Path, device: Optional[str | torch.device] = None) -> Segmentor:
     """A :class:`Segmentor` in eval mode from a segattn checkpoint (trained, or written by ``segattn-convert``;
     a run folder stands for its best, else last, checkpoint), or from a published file the converter reads
-    (mmseg zoo, official CCNet / DANet).
+    (mmseg zoo, official CCNet / DANet). Files are read safely: nothing in them runs.
 
     ``model(x)`` maps an ImageNet-normalised RGB batch ``B x 3 x H x W`` (the data pipeline's images)
     to logits ``B x K x H x W`` resized with the checkpoint's ``align_corners``; ``model.predict(image)``
-    takes a plain image. The model carries ``class_names``, ``palette`` (or None), ``normalization``
-    and ``align_corners``.
+    takes a plain image through the checkpoint's test pipeline. The model carries ``class_names``,
+    ``palette`` (or None), ``normalization``, ``align_corners`` and ``test_pipeline``.
     """
+    from segattn.convert import read_any
+
     path = resolve_checkpoint(path)
-    model = model_from_checkpoint(read_any_checkpoint(path), path)
+    model = model_from_checkpoint(read_any(path), path)
     return model.to(device) if device is not None else model
 
 
 def model_from_checkpoint(ckpt: dict, path: str | Path) -> Segmentor:
-    """The checkpoint dict's Segmentor (eval mode, CPU) with its ``class_names`` and ``palette``."""
+    """The checkpoint dict's Segmentor (eval mode, CPU) with its ``class_names``, ``palette`` and ``test_pipeline``."""
+    from segattn.inference.pipeline import checkpoint_pipeline
+
     model = build_model(ckpt, path)
     model.class_names = list(ckpt["class_names"])
-    model.palette = ckpt.get("palette") or _dataset_palette(ckpt)
+    model.palette = ckpt.get("palette") or _dataset_palette(ckpt, path)
+    model.test_pipeline = checkpoint_pipeline(ckpt)
     return model
 
 
-def _dataset_palette(ckpt: dict):
+def _dataset_palette(ckpt: dict, path: str | Path):
     """The palette of the dataset the checkpoint was trained on (None when unknown)."""
-    from segattn.models.build import import_class
-
+    dataset = ((ckpt["config"].get("data") or {}).get("dataset")) or {}
+    if "_target_" not in dataset:
+        return None
+    cls = stored_target(dataset["_target_"], str(path))  # a class of segattn's own, else refused
     try:
-        dataset = ckpt["config"]["data"]["dataset"]
-        cls = import_class(dataset["_target_"])
         args = {k: v for k, v in dataset.items() if not k.startswith("_")}
         return [list(c) for c in cls.class_info(**args)[1]]
     except (AttributeError, KeyError, TypeError, ValueError):  # no class_info, partial config

@@ -2,6 +2,7 @@
 file, and model.predict on every kind of image against a direct computation."""
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -52,8 +53,8 @@ def test_load_model_reads_a_published_file_through_the_converter():
 
 def test_load_model_of_a_file_that_is_no_checkpoint_says_what_it_is_not(tmp_path):
     torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pth")
-    with pytest.raises(ValueError, match=r"not a segattn training checkpoint: missing .* nor a release segattn-convert "
-                                         r"reads: .*unknown checkpoint layout \(first keys: weights\); expected an mmseg zoo"):
+    with pytest.raises(ValueError, match=r"is neither a segattn checkpoint \(state_dict, config, class_names\) nor a release "
+                                         r"segattn-convert reads: unknown checkpoint layout \(first keys: weights\); expected an mmseg zoo"):
         segattn.load_model(tmp_path / "other.pth")
 
 
@@ -83,6 +84,7 @@ def test_predict_takes_arrays_pil_paths_and_tensors_and_equals_a_direct_computat
 
 def test_model_predict_uses_the_evaluation_passes():
     model = segattn.load_model(ZOO_CCNET)
+    model.test_pipeline = None  # the passes alone: no resize
     rgb = np.random.default_rng(1).integers(0, 256, (40, 56, 3), dtype=np.uint8)
     ids, probs = model.predict(rgb, mode="slide", crop_size=(32, 32), stride=(16, 16), scales=(0.75, 1.0), flip=True,
                                return_probabilities=True)
@@ -92,19 +94,56 @@ def test_model_predict_uses_the_evaluation_passes():
     assert torch.equal(ids, probs.argmax(0))
 
 
+def test_model_predict_follows_the_checkpoints_test_pipeline_unless_arguments_say_otherwise():
+    model = segattn.load_model(ZOO_CCNET)
+    assert model.test_pipeline["val_transform"]["resize_scale"] == [2048, 1024]  # mmseg's Cityscapes test settings
+    assert model.test_pipeline["eval"]["mode"] == "whole"
+    model.test_pipeline = {"val_transform": {"resize_scale": [64, 48]},
+                           "eval": {"mode": "slide", "crop_size": [32, 32], "stride": [16, 16]}}
+    rgb = np.random.default_rng(2).integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    _, probs = model.predict(rgb, flip=True, return_probabilities=True)
+    # keep-ratio factor min(64 / 56, 48 / 40) = 8 / 7: 56 x 40 -> 64 x 46 (int(45.71 + 0.5)); windows worked out by hand
+    resized = cv2.resize(rgb, (64, 46), interpolation=cv2.INTER_LINEAR)
+    expected = direct_probabilities(model, _normalised(resized), (32, 32), [((46, 64), (46, 64), [0, 14], [0, 16, 32])],
+                                    (40, 56), 19)
+    torch.testing.assert_close(probs, expected[0], rtol=1e-5, atol=1e-6)
+    model.test_pipeline["eval"]["mode"] = "whole"  # an argument overrides the pipeline
+    torch.testing.assert_close(model.predict(rgb, mode="slide", flip=True, return_probabilities=True)[1], probs)
+    assert not torch.allclose(model.predict(rgb, flip=True, return_probabilities=True)[1], probs, atol=1e-3)
+
+
 @pytest.mark.parametrize("image, message", [
     ("missing.png", r"missing.png: no such image file"),
     ("not_an_image.png", r"cannot decode image .*not_an_image.png \(not an image file, or corrupt\)"),
-    (np.zeros((4, 4, 2), np.uint8), r"expected an H x W x 3 RGB image \(1 or 4 channels are converted\), found shape \(4, 4, 2\)"),
+    (np.zeros((4, 4, 2), np.uint8), r"expected an H x W x 3 image \(1 or 4 channels are converted\), found shape \(4, 4, 2\)"),
     (np.zeros((4, 4, 3), np.float32), r"expected dtype uint8 \(0..255\), found float32"),
     (torch.zeros(2, 3, 4, 4), r"expected float 3 x H x W or 1 x 3 x H x W in \[0, 1\], found torch.float32 of shape \(2, 3, 4, 4\)"),
-    ([1, 2], r"expected a uint8 RGB array, a PIL image, a path or a float tensor, found list"),
+    (torch.full((3, 4, 4), 255.0), r"image tensor: expected values in \[0, 1\], found \[255, 255\]; divide 0-255 images by 255"),
+    (torch.full((3, 4, 4), float("nan")), r"image tensor: expected values in \[0, 1\], found \[nan, nan\]"),
+    ("rgb-order", r"channel_order must be one of \['rgb', 'bgr'\], got 'RGB'"),
+    ([1, 2], r"expected a uint8 array, a PIL image, a path or a float tensor, found list"),
 ])
 def test_bad_images_are_one_clear_message(image, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "not_an_image.png").write_text("hello")
+    order = "rgb"
+    if isinstance(image, str) and image == "rgb-order":
+        image, order = np.zeros((4, 4, 3), np.uint8), "RGB"
     with pytest.raises(ImageInputError, match=message):
-        segattn.inference.predict(PositionModel().eval(), image)
+        segattn.inference.predict(PositionModel().eval(), image, channel_order=order)
+
+
+def test_predict_reads_bgr_arrays_and_tensors_when_told():
+    from segattn.inference.predict import predict
+
+    rgb = np.random.default_rng(3).integers(0, 256, (21, 34, 3), dtype=np.uint8)
+    model = PositionModel().eval()
+    ids, probs = predict(model, rgb, return_probabilities=True)
+    bgr = np.ascontiguousarray(rgb[..., ::-1])  # as cv2.imread gives
+    torch.testing.assert_close(predict(model, bgr, channel_order="bgr", return_probabilities=True)[1], probs)
+    bgr_tensor = torch.from_numpy(bgr).permute(2, 0, 1).float() / 255
+    assert torch.equal(predict(model, bgr_tensor, channel_order="bgr"), ids)
+    assert not torch.allclose(predict(model, bgr, return_probabilities=True)[1], probs)  # read as RGB: other input
 
 
 def test_predict_refuses_a_model_in_training_mode():

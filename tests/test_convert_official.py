@@ -125,9 +125,9 @@ def test_official_ccnet_ceil_mode_stem(ccnet_model):
 def test_official_ccnet_reads_bgr_caffe_input(ccnet_model):
     _, _, model = ccnet_model
     pixels = torch.randint(0, 256, (1, 3, 5, 7)).double()  # RGB, 0..255
-    pipeline = (pixels / 255 - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1).double()) / \
-        torch.tensor(IMAGENET_STD).view(1, 3, 1, 1).double()
-    expected = pixels[:, [2, 1, 0]] - torch.tensor(CAFFE_BGR_MEAN).view(1, 3, 1, 1).double()
+    pipeline = (pixels / 255 - torch.tensor(IMAGENET_MEAN, dtype=torch.float64).view(1, 3, 1, 1)) / \
+        torch.tensor(IMAGENET_STD, dtype=torch.float64).view(1, 3, 1, 1)
+    expected = pixels[:, [2, 1, 0]] - torch.tensor(CAFFE_BGR_MEAN, dtype=torch.float64).view(1, 3, 1, 1)
     assert torch.allclose(model.normalize(pipeline), expected, atol=1e-9)
 
 

@@ -175,7 +175,7 @@ def test_onnx_runtime_backend_gives_the_same_report_as_the_checkpoint(run, tmp_p
 
 def test_data_overrides_win_over_the_checkpoint(run, tmp_path):
     from segattn.evaluation.settings import data_config
-    from segattn.models.checkpoint import read_checkpoint
+    from segattn.checkpoints import read_segattn_checkpoint as read_checkpoint
 
     saved = read_checkpoint(run / "checkpoints" / "best.ckpt")["config"]["data"]
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):

@@ -164,7 +164,8 @@ def test_segmentor_compile_reaches_the_training_forward():
 def test_evaluation_predicts_under_the_asked_precision(asked):
     from omegaconf import OmegaConf
 
-    from segattn.evaluation.settings import EvaluationError, check_settings, passes
+    from segattn.evaluation.settings import EvaluationError, check_settings
+    from segattn.inference.pipeline import predictor_passes
     from segattn.inference.predictor import Predictor
 
     class Probe(torch.nn.Module):
@@ -179,7 +180,7 @@ def test_evaluation_predicts_under_the_asked_precision(asked):
     check_settings(ev)
     probe = Probe()
     probe.num_classes = 2
-    predictor = Predictor(probe, torch.device("cpu"), **passes(ev))
+    predictor = Predictor(probe, torch.device("cpu"), **predictor_passes(ev))
     pred = predictor(torch.randn(1, 3, 8, 8), (8, 8))
     expected = resolve_precision(asked, "cpu")
     assert predictor.precision == expected and pred.shape == (1, 8, 8)

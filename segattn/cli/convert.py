@@ -29,14 +29,15 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    from segattn.convert import ConversionError, convert_checkpoint, save_checkpoint
+    from segattn.checkpoints import CheckpointError
+    from segattn.convert import convert_checkpoint, save_checkpoint
 
     args = parser().parse_args(argv)
     start = time.perf_counter()
     try:
         ckpt, summary = convert_checkpoint(args.src, args.format, args.dataset, args.align_corners)
         save_checkpoint(ckpt, args.dst)
-    except ConversionError as err:
+    except CheckpointError as err:  # the reader's refusals and the converter's (ConversionError)
         raise SystemExit(f"segattn-convert: error: {err}") from None
     print(summary)
     print(f"wrote {args.dst} in {time.perf_counter() - start:.1f} s", file=sys.stderr)

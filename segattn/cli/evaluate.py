@@ -7,7 +7,6 @@ checkpoint's test pipeline. See ``conf/eval.yaml``.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Optional
 
@@ -15,8 +14,10 @@ import hydra
 from omegaconf import DictConfig
 
 from segattn.cli.config import CONFIG_DIR
-from segattn.evaluation.settings import EvaluationError, apply_recipe, check_settings, data_config, default_out, passes
-from segattn.utils.device import DeviceError, resolve_device
+from segattn.cli.errors import one_line_errors
+from segattn.evaluation.settings import EvaluationError, apply_recipe, check_settings, data_config, default_out
+from segattn.inference.pipeline import predictor_passes
+from segattn.utils.device import resolve_device
 
 
 def _model(ckpt: dict, ckpt_path: Path, ev: DictConfig):
@@ -36,19 +37,19 @@ def _model(ckpt: dict, ckpt_path: Path, ev: DictConfig):
 
 
 def evaluate(cfg: DictConfig) -> Optional[dict]:
-    """Run the evaluation (or the image demo) described by the composed ``eval.yaml`` config."""
+    """Run the evaluation described by the composed ``eval.yaml`` config."""
     from hydra.utils import instantiate
 
-    from segattn.api import read_any_checkpoint
+    from segattn.checkpoints import CheckpointError, resolve_checkpoint
+    from segattn.convert import read_any
     from segattn.export.errors import ExportError
-    from segattn.models.checkpoint import CheckpointError, resolve_checkpoint
     from segattn.utils.io import file_sha256
 
     ev = cfg.eval
     check_settings(ev)
     try:
         ckpt_path = resolve_checkpoint(str(cfg.ckpt))
-        ckpt = read_any_checkpoint(ckpt_path)
+        ckpt = read_any(ckpt_path)  # its stored config names segattn's classes only (checked)
     except CheckpointError as err:
         raise EvaluationError(str(err)) from None
     apply_recipe(ev, ckpt["config"].get("eval"))
@@ -62,18 +63,18 @@ def evaluate(cfg: DictConfig) -> Optional[dict]:
             f"{data_cfg.dataset.get('_target_')} has {datamodule.num_classes}: "
             f"evaluate it on the data it was trained for"
         )
-    if list(datamodule.class_names) != trained:
-        print(f"warning: the dataset's class names differ from the checkpoint's: "
-              f"{list(datamodule.class_names)[:3]}... vs {trained[:3]}...", file=sys.stderr)
+    if list(datamodule.class_names) != trained and not ev.allow_other_class_names:
+        differ = [f"{i}: {a!r} vs {b!r}" for i, (a, b) in enumerate(zip(datamodule.class_names, trained)) if a != b]
+        raise EvaluationError(
+            f"the dataset's class names differ from those {ckpt_path} was trained on (dataset vs checkpoint, "
+            f"{len(differ)} of {len(trained)}: {'; '.join(differ[:3])}): it is another dataset's model; pass "
+            f"eval.allow_other_class_names=true to score it on these classes all the same")
     try:
         model = _model(ckpt, ckpt_path, ev)
     except (CheckpointError, ExportError) as err:
         raise EvaluationError(str(err)) from None
     out = Path(ev.out).expanduser() if ev.out else default_out(ckpt_path, ev)
     device = resolve_device(ev.device)
-    if ev.images:
-        _demo(model, datamodule, ev, out, device)
-        return None
     settings = {
         "checkpoint": str(ckpt_path.resolve()), "checkpoint_sha256": file_sha256(ckpt_path),
         "head": ckpt["config"]["head"].get("_target_"), "backbone_depth": ckpt["config"]["backbone"].get("depth"),
@@ -87,36 +88,16 @@ def evaluate(cfg: DictConfig) -> Optional[dict]:
     from segattn.evaluation.evaluator import evaluate_split
 
     try:
-        return evaluate_split(model, datamodule, out, settings, ev.split, device, passes(ev), bool(ev.save_predictions))
+        return evaluate_split(model, datamodule, out, settings, ev.split, device, predictor_passes(ev),
+                              bool(ev.save_predictions))
     finally:
         shutdown()
 
 
-def _demo(model, datamodule, ev: DictConfig, out: Path, device) -> None:
-    """``eval.images``: :func:`segattn.inference.files.predict_files` with the checkpoint's val transform."""
-    from segattn.data.transforms import build_val_transform
-    from segattn.inference.files import find_images, predict_files
-    from segattn.inference.images import ImageInputError
-    from segattn.inference.predictor import Predictor
-
-    transform = build_val_transform(**datamodule.val_transform_kwargs)
-    try:
-        files = find_images(str(ev.images))
-    except ImageInputError as err:
-        raise EvaluationError(str(err)) from None
-    count = predict_files(Predictor(model, device, **passes(ev)), files, out, datamodule.palette, label_ids=False,
-                          transform=lambda image: transform(image=image)["image"][None])
-    print(f"{count} colour masks and overlays written to {out}")
-
-
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval")
+@one_line_errors("segattn-eval")
 def main(cfg: DictConfig) -> None:
-    from segattn.data.errors import DatasetError
-
-    try:
-        evaluate(cfg)
-    except (EvaluationError, DatasetError, DeviceError) as err:
-        raise SystemExit(f"evaluate.py: error: {err}") from None
+    evaluate(cfg)
 
 
 if __name__ == "__main__":

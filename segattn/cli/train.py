@@ -10,7 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 from segattn.cli.config import CONFIG_DIR
 
 
-def resolve_checkpoint(ckpt_path: str | None, run_dir: Path) -> str | None:
+def resume_checkpoint(ckpt_path: str | None, run_dir: Path) -> str | None:
     """``None``, a ``.ckpt`` file, a run folder (its ``checkpoints/last.ckpt``) or ``"last"`` (this run's).
 
     A SLURM job requeued after SIGTERM continues from the checkpoint it saved then (Lightning's
@@ -18,18 +18,17 @@ def resolve_checkpoint(ckpt_path: str | None, run_dir: Path) -> str | None:
     """
     from lightning_fabric.plugins.environments import SLURMEnvironment
 
+    from segattn.checkpoints import LAST, read_segattn_checkpoint, resolve_checkpoint
+
     if SLURMEnvironment.detect() and any(run_dir.glob("hpc_ckpt_*.ckpt")):
         return "hpc"
     if ckpt_path is None:
         return None
-    path = run_dir if ckpt_path == "last" else Path(ckpt_path).expanduser()
-    if path.is_dir():
-        path = path / "checkpoints" / "last.ckpt"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"ckpt_path={ckpt_path!r}: expected a .ckpt file, a run folder holding checkpoints/last.ckpt, "
-            f"or 'last' with hydra.run.dir set to the run to continue; nothing found at {path}"
-        )
+    if ckpt_path == "last" and not (run_dir / "checkpoints" / "last.ckpt").is_file():
+        raise FileNotFoundError(f"ckpt_path=last: no checkpoints/last.ckpt in {run_dir}; set hydra.run.dir to the run "
+                                f"to continue")
+    path = resolve_checkpoint(run_dir if ckpt_path == "last" else ckpt_path, prefer=LAST, key="ckpt_path")
+    read_segattn_checkpoint(path)  # refused here, with one message, before Lightning reads it
     return str(path)
 
 
@@ -60,6 +59,8 @@ def train(cfg: DictConfig) -> dict:
     asked, cfg.trainer.precision = cfg.trainer.precision, training_precision(cfg.trainer)  # checkpoints store it resolved
     rank_zero_info(f"precision: {cfg.trainer.precision}" + (" (auto: the fastest on this device)" if asked == "auto" else ""))
     pl.seed_everything(cfg.seed, workers=True)
+    if cfg.data.get("root"):  # stored absolute: evaluate.py from another folder finds the same data
+        cfg.data.root = str(Path(cfg.data.root).expanduser().resolve())
     datamodule = instantiate(cfg.data)
     if cfg.model.get("init_from") and cfg.backbone.get("pretrained"):
         cfg.backbone.pretrained = None  # every backbone tensor comes from init_from: no ImageNet download
@@ -67,7 +68,7 @@ def train(cfg: DictConfig) -> dict:
     if cfg.model.get("init_from"):
         from segattn.engine.init_from import init_from
 
-        print(init_from(model, cfg.model.init_from))
+        print(init_from(model, cfg.model.init_from, bool(cfg.model.get("init_from_other_normalization"))))
     if use_channels_last(cfg.model.get("channels_last", "auto"), cfg.trainer.precision):
         model = model.to(memory_format=torch.channels_last)  # the first conv's output, and all after it, follow
     if cfg.model.get("compile"):  # in place: parameter names (and checkpoints) stay those of the plain model
@@ -83,7 +84,8 @@ def train(cfg: DictConfig) -> dict:
     loggers = instantiate_group(cfg.get("logger"), "logger") or False
     trainer = pl.Trainer(**trainer_kwargs(cfg.trainer), callbacks=callbacks, logger=loggers, default_root_dir=run_dir)
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_checkpoint(cfg.ckpt_path, run_dir))
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_checkpoint(cfg.ckpt_path, run_dir),
+                    weights_only=True)  # a resumed file runs no code either
     except SIGTERMException:  # every process stopped at the same step; a late SIGTERM must not kill the exit
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # (Python resets its own handlers to the default at exit)
         raise
@@ -102,6 +104,7 @@ def main(cfg: DictConfig) -> None:
     from omegaconf.errors import MissingMandatoryValue
     from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
+    from segattn.checkpoints import CheckpointError
     from segattn.data.errors import DatasetError
     from segattn.engine.components import ComponentError
     from segattn.engine.init_from import InitFromError
@@ -113,7 +116,7 @@ def main(cfg: DictConfig) -> None:
         hint = (" (the folder you unpacked the dataset into; data/README.md shows the layout each dataset expects)"
                 if err.full_key == "data.root" else " (see the comment beside it in conf/)")
         raise SystemExit(f"train.py: error: {err.full_key} is required: pass {err.full_key}=<value>{hint}") from None
-    except (ComponentError, DatasetError, FileNotFoundError, InitFromError) as err:
+    except (CheckpointError, ComponentError, DatasetError, FileNotFoundError, InitFromError) as err:
         raise SystemExit(f"train.py: error: {err}") from None
     except NonFiniteLossError as err:  # raised on every process: one message, from rank 0
         raise SystemExit(f"train.py: error: {err}" if rank_zero_only.rank == 0 else 1) from None

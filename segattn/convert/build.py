@@ -1,20 +1,18 @@
 """Turn a source file into a segattn checkpoint: weights + resolved config + class names (+ palette)."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Optional, Sequence
 
 import torch
 from omegaconf import OmegaConf
 
+from segattn.checkpoints import checked_segattn, is_segattn_checkpoint, read_file, state_dict_of
 from segattn.convert.errors import ConversionError
 from segattn.convert.formats import plan_for
 from segattn.convert.mapping import load_strict
 from segattn.convert.plan import Plan
-from segattn.convert.source import is_segattn_checkpoint, read_checkpoint, state_dict_of
-
-DATASETS = ("cityscapes", "ade20k")
+from segattn.convert.release_settings import DATASETS, release_settings
 
 
 def _config_dir() -> Path:
@@ -34,15 +32,10 @@ def dataset_info(name: str) -> tuple[tuple[str, ...], tuple]:
     return CLASSES, PALETTE
 
 
-def zoo_align_corners(file_name: str) -> bool:
-    """mmseg zoo naming rule: every ``769x769`` model resizes with ``align_corners=True``."""
-    return "769x769" in file_name
-
-
-def test_pipeline(fmt: str, file_name: str, dataset: Optional[str]) -> tuple[dict, dict]:
+def test_pipeline(fmt: str, dataset: Optional[str], align_corners: bool) -> tuple[dict, dict]:
     """The release's test settings: ``(eval section, val_transform update)`` of the converted config.
 
-    mmseg 769x769 Cityscapes: resize to 2049x1025 (keep ratio), slide 769 / stride 513; other mmseg
+    mmseg 769x769 Cityscapes (the align_corners models): resize to 2049x1025 (keep ratio), slide 769 / stride 513; other mmseg
     Cityscapes: (2048, 1024), whole; mmseg ADE20K: (2048, 512), whole; official CCNet: slide 769 / 513.
     """
     slide = {"mode": "slide", "crop_size": [769, 769], "stride": [513, 513]}
@@ -52,13 +45,9 @@ def test_pipeline(fmt: str, file_name: str, dataset: Optional[str]) -> tuple[dic
     if fmt != "mmseg" or dataset is None:
         return whole, {}
     if dataset == "cityscapes":
-        return (slide, {"resize_scale": [2049, 1025]}) if zoo_align_corners(file_name) else \
+        return (slide, {"resize_scale": [2049, 1025]}) if align_corners else \
             (whole, {"resize_scale": [2048, 1024]})
     return whole, {"resize_short": None, "resize_scale": [2048, 512]}
-
-
-def _dataset_from_name(file_name: str) -> Optional[str]:
-    return next((d for d in DATASETS if re.search(rf"(^|[_\-.]){d}([_\-.]|$)", file_name)), None)
 
 
 def _config(plan: Plan, dataset: Optional[str], class_names: Sequence[str], palette, align_corners: bool) -> dict:
@@ -76,7 +65,7 @@ def _config(plan: Plan, dataset: Optional[str], class_names: Sequence[str], pale
         data = OmegaConf.load(conf / "data" / "folder.yaml")
         data.dataset.classes = list(class_names)
         data.dataset.palette = [list(c) for c in palette] if palette else None
-    test, val_transform = test_pipeline(plan.format, plan.file_name, dataset)
+    test, val_transform = test_pipeline(plan.format, dataset, align_corners)
     data.val_transform.update(val_transform)
     cfg = OmegaConf.create({"backbone": backbone, "head": head, "model": model, "data": data, "eval": test})
     return OmegaConf.to_container(cfg, resolve=False)
@@ -85,9 +74,13 @@ def _config(plan: Plan, dataset: Optional[str], class_names: Sequence[str], pale
 def read_source(src: str | Path, fmt: str = "auto") -> tuple[Plan, dict]:
     """The plan of a foreign file and its ``meta`` dict; a segattn checkpoint is refused as one already."""
     src = Path(src).expanduser()
-    data = read_checkpoint(src)
+    data = read_file(src)
     if is_segattn_checkpoint(data):
         raise ConversionError(f"{src} is a segattn checkpoint already: load it as it is (no conversion needed)")
+    return _plan(data, src, fmt)
+
+
+def _plan(data: dict, src: Path, fmt: str) -> tuple[Plan, dict]:
     meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
     return plan_for(state_dict_of(data, src), str(src), src.name, fmt), meta
 
@@ -120,20 +113,25 @@ def convert_checkpoint(src: str | Path, fmt: str = "auto", dataset: Optional[str
                        align_corners: Optional[bool] = None) -> tuple[dict, str]:
     """Return ``(segattn checkpoint dict, summary line)`` for ``src``; raises ConversionError with the reason.
 
-    ``dataset`` defaults to the one in the file name (it gives the data config, and the class names
-    when ``meta`` has none); ``align_corners`` to the zoo rule (``769x769`` -> True) for mmseg, True
-    for CCNet/DANet.
+    ``dataset``, ``align_corners`` (and the output stride) default to what the file's ``meta`` config says,
+    else to the zoo's file-name rules (:func:`segattn.convert.release_settings.release_settings`).
     """
+    src = Path(src).expanduser()
+    return _converted(*read_source(src, fmt), src, dataset, align_corners)
+
+
+def _converted(plan: Plan, meta: dict, src: Path, dataset: Optional[str] = None,
+               align_corners: Optional[bool] = None) -> tuple[dict, str]:
     from segattn.models.build import build_segmentor
 
-    src = Path(src).expanduser()
-    plan, meta = read_source(src, fmt)
-    dataset = dataset or _dataset_from_name(src.name)
     if dataset is not None and dataset not in DATASETS:
         raise ConversionError(f"--dataset must be one of {list(DATASETS)}, got {dataset!r}")
+    settings, notes = release_settings(plan.format, meta, src.name, dataset, align_corners)
+    plan.notes = [*notes, *plan.notes]
+    if settings["output_stride"] is not None:
+        plan.backbone["output_stride"] = settings["output_stride"]
+    dataset, align_corners = settings["dataset"], settings["align_corners"]
     names, palette = class_names(src, meta, dataset, plan.num_classes)
-    if align_corners is None:
-        align_corners = zoo_align_corners(src.name) if plan.format == "mmseg" else True
     config = _config(plan, dataset, names, palette, align_corners)
     model = build_segmentor(config, plan.num_classes)
     load_strict(model, plan.state, src.name, plan.origin)
@@ -141,6 +139,24 @@ def convert_checkpoint(src: str | Path, fmt: str = "auto", dataset: Optional[str
             "class_names": names, "palette": palette,
             "converted_from": {"file": src.name, "format": plan.format, "notes": plan.notes}}
     return ckpt, _summary(plan, config, dataset)
+
+
+def read_any(path: str | Path) -> dict:
+    """A segattn checkpoint dict from a segattn file (its stored config checked), or from a published file the
+    converter reads, converted in memory (``ckpt["converted_from"]`` names its format; the summary is printed)."""
+    import sys
+
+    path = Path(path).expanduser()
+    data = read_file(path)
+    if is_segattn_checkpoint(data):
+        return checked_segattn(data, path)
+    try:
+        ckpt, summary = _converted(*_plan(data, path, "auto"), path)
+    except ConversionError as err:
+        raise ConversionError(f"{path} is neither a segattn checkpoint (state_dict, config, class_names) nor a release "
+                              f"segattn-convert reads: {str(err).removeprefix(f'{path}: ')}") from None
+    print(f"converted in memory: {summary}", file=sys.stderr)
+    return ckpt
 
 
 def save_checkpoint(ckpt: dict, dst: str | Path) -> None:

@@ -98,15 +98,15 @@ def _aux(state: dict[str, Tensor]) -> tuple[list, dict]:
 
 
 def plan(state: dict[str, Tensor], file_name: str) -> Plan:
-    """Rename an mmseg state dict to segattn keys and infer the config (``-d16`` in the name: output stride 16)."""
+    """Rename an mmseg state dict to segattn keys and infer the config (the output stride, which the tensors do
+    not show, is chosen with the other release settings: :mod:`segattn.convert.release_settings`)."""
     kind = head_type(state)
     head_rules, head, notes = _head_rules(state, kind)
     aux_rules, model = _aux(state)
     renamed, unmatched, origin = rename(state, [("backbone.", "backbone."), *head_rules, *aux_rules])
     backbone = infer_backbone(renamed, "v1c")
-    output_stride = 16 if "-d16" in file_name else 8
-    backbone.update(output_stride=output_stride, contract_dilation=True, dilate_basic_conv2=False)
+    backbone.update(contract_dilation=True, dilate_basic_conv2=False)
     basic = ", BasicBlock's second conv undilated" if backbone["depth"] < 50 else ""
-    notes.append(f"ResNetV1c output stride {output_stride} (from the file name), contract_dilation{basic}")
+    notes.append(f"ResNetV1c, contract_dilation{basic}")
     return Plan("mmseg", backbone, head, model, renamed, unmatched,
                 num_classes=out_channels(state, f"{D}.conv_seg.weight"), notes=notes, origin=origin)

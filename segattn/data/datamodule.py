@@ -96,6 +96,7 @@ class SegDataModule(pl.LightningDataModule):
 
     def prepare_data(self) -> None:
         if self.generate is not None and not self.root.exists():
+            print(f"generating the built-in data under {self.root} (first use; later runs read it there)")
             self.generate(self.root)
 
     def build(self, split: str, train: bool) -> SegDataset:

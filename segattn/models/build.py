@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from segattn.models.segmentor import Segmentor
 
-TRAINING_ONLY_KEYS = ("init_from", "compile", "channels_last")  # model.* keys read by train.py, not by the Segmentor
+TRAINING_ONLY_KEYS = ("init_from", "init_from_other_normalization", "compile", "channels_last")  # model.* keys read by train.py, not by the Segmentor
 
 
 def import_class(target: str) -> type:

@@ -7,6 +7,7 @@ from typing import Mapping
 import torch
 from torch import Tensor, nn
 
+from segattn.checkpoints import read_file, state_dict_of
 from segattn.models.resnet_keys import STEM_OF_LAYOUT, detect_layout, to_backbone_keys
 
 # The usual ImageNet file of each (stem, depth); torchvision's are fetched through torchvision.
@@ -19,40 +20,37 @@ RELEASES = {
 
 
 def _release_state(stem: str, depth: int, torchvision_weights) -> Mapping[str, Tensor]:
-    """The ImageNet file of ``(stem, depth)`` from the torch hub cache, downloading it when online."""
+    """The ImageNet file of ``(stem, depth)`` from the torch hub cache, downloaded there first when online,
+    then read by the safe reader (torch.hub's own loader would unpickle it without ``weights_only``)."""
     if stem == "torchvision":
-        url, fetch = torchvision_weights.url, lambda: torchvision_weights.get_state_dict(progress=True)
-    else:
-        if (stem, depth) not in RELEASES:
-            known = ", ".join(f"{s} ResNet-{d}" for s, d in RELEASES)
-            raise ValueError(
-                f"backbone.pretrained=imagenet: no published ImageNet file for the {stem} stem at depth {depth} "
-                f"(known: torchvision stems, {known}); pass backbone.pretrained=/path/to/file.pth"
-            )
+        url = torchvision_weights.url
+    elif (stem, depth) in RELEASES:
         url = RELEASES[(stem, depth)]
-        fetch = lambda: torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=True)  # noqa: E731
+    else:
+        known = ", ".join(f"{s} ResNet-{d}" for s, d in RELEASES)
+        raise ValueError(
+            f"backbone.pretrained=imagenet: no published ImageNet file for the {stem} stem at depth {depth} "
+            f"(known: torchvision stems, {known}); pass backbone.pretrained=/path/to/file.pth"
+        )
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
-    if cached.is_file():
-        return read_state(cached)
-    try:
-        return fetch()
-    except Exception as err:  # offline: urllib / socket errors of many kinds
-        raise RuntimeError(
-            f"backbone.pretrained=imagenet could not download {url} ({type(err).__name__}: {err}). "
-            f"Download that file on a machine with internet and pass backbone.pretrained=/path/to/"
-            f"{Path(url).name}, or place it in {cached.parent}/."
-        ) from None
+    if not cached.is_file():
+        named_hash = torch.hub.HASH_REGEX.search(cached.name) if stem == "torchvision" else None
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            torch.hub.download_url_to_file(url, str(cached), named_hash.group(1) if named_hash else None)
+        except Exception as err:  # offline: urllib / socket errors of many kinds
+            raise RuntimeError(
+                f"backbone.pretrained=imagenet could not download {url} ({type(err).__name__}: {err}). "
+                f"Download that file on a machine with internet and pass backbone.pretrained=/path/to/"
+                f"{cached.name}, or place it in {cached.parent}/."
+            ) from None
+    return read_state(cached)
 
 
 def read_state(path: Path) -> Mapping[str, Tensor]:
-    """Tensors of a ``.pth`` file: a bare state dict, or one under ``state_dict`` / ``model``; ``module.`` stripped."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    for key in ("state_dict", "model"):
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
-    if not isinstance(state, dict):
-        raise RuntimeError(f"{path} holds a {type(state).__name__}, expected a dict of tensors")
-    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
+    """Tensors of a ``.pth`` file (read safely): a bare state dict, or one under ``state_dict`` / ``model``;
+    ``module.`` stripped."""
+    return state_dict_of(read_file(path), path)
 
 
 def load_pretrained(net: nn.Module, pretrained: str, depth: int, stem: str = "torchvision",

@@ -42,6 +42,7 @@ class Segmentor(nn.Module):
         self.normalize = InputNormalization(**self.normalization)
         self.class_names = [f"class_{i}" for i in range(num_classes)]  # metadata: load_model sets the checkpoint's
         self.palette: Optional[list] = None
+        self.test_pipeline: Optional[dict] = None  # load_model sets the checkpoint's (resize, whole / slide)
         if head_init == "mmseg":
             for head_module in (self.head, self.aux_head):
                 if head_module is not None:
@@ -73,13 +74,15 @@ class Segmentor(nn.Module):
         """Main logits ``B x K x H x W``."""
         return self.resize(self.head(self.backbone(self.normalize(x))[-1])["out"], x.shape[-2:])
 
-    def predict(self, image, mode: str = "whole", crop_size=None, stride=None, scales=(1.0,), flip: bool = False,
-                return_probabilities: bool = False):
-        """One image (uint8 RGB array, PIL image, path, or float tensor in [0, 1]) -> ``H x W`` class ids
-        [and ``K x H x W`` probabilities]; see :func:`segattn.inference.predict.predict`."""
+    def predict(self, image, mode: Optional[str] = None, crop_size=None, stride=None, scales=(1.0,), flip: bool = False,
+                return_probabilities: bool = False, channel_order: str = "rgb"):
+        """One image (uint8 array, PIL image, path, or float tensor in [0, 1]) -> ``H x W`` class ids
+        [and ``K x H x W`` probabilities], through :attr:`test_pipeline` where arguments are None; see
+        :func:`segattn.inference.predict.predict`."""
         from segattn.inference.predict import predict  # inference drives models, not the other way round
 
-        return predict(self, image, mode, crop_size, stride, scales, flip, return_probabilities)
+        return predict(self, image, mode, crop_size, stride, scales, flip, return_probabilities,
+                       channel_order=channel_order)
 
     def resize(self, logits: Tensor, size) -> Tensor:
         """Bilinear resize of ``B x K x h x w`` logits to ``size`` with the model's ``align_corners``."""
