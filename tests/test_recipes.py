@@ -57,18 +57,35 @@ def test_official_ccnet_recipe_builds_the_release_model():
     assert all(b.conv2.dilation == (2, 2) for b in model.backbone.layer3)
 
 
-def test_poly_schedule_with_min_lr_is_mmsegs_polylr():
+def _mmengine_poly_lrs(base: float, eta_min: float, power: float, end: int, steps: int) -> list:
+    """mmengine's PolyParamScheduler as its source defines it: total_iters = end - begin - 1, the LR updated
+    from the previous one by (1 - 1 / (total_iters - last_step + 1)) ** power, only while the step < end."""
+    total, lrs, lr = end - 1, [base], base
+    for step in range(1, steps):
+        if step < end:
+            lr = (lr - eta_min) * (1 - 1 / (total - step + 1)) ** power + eta_min
+        lrs.append(lr)
+    return lrs
+
+
+@pytest.mark.parametrize("end, floor_at", [("last_step", 49), ("max_steps", 50)])
+def test_poly_schedule_with_min_lr_and_its_end(end, floor_at):
     params = [nn.Parameter(torch.zeros(1)), nn.Parameter(torch.zeros(1))]
     opt = torch.optim.SGD([{"params": [params[0]], "lr": 0.01}, {"params": [params[1]], "lr": 0.1}], lr=0.01)
-    sched = poly_schedule(opt, max_steps=50, power=0.9, min_lr=1e-4)
+    sched = poly_schedule(opt, max_steps=50, power=0.9, min_lr=1e-4, end=end)
     seen = []
     for _ in range(51):
         seen.append([g["lr"] for g in opt.param_groups])
         opt.step()
         sched.step()
-    for t in (0, 10, 49, 50):
+    for t in (0, 10, 48, 49, 50):
         for base, lr in zip((0.01, 0.1), seen[t]):
-            assert lr == pytest.approx((base - 1e-4) * (1 - t / 50) ** 0.9 + 1e-4)
+            assert lr == pytest.approx((base - 1e-4) * (1 - min(t / floor_at, 1)) ** 0.9 + 1e-4)
+    if end == "last_step":
+        for group, base in enumerate((0.01, 0.1)):
+            assert [lrs[group] for lrs in seen[:50]] == pytest.approx(_mmengine_poly_lrs(base, 1e-4, 0.9, 50, 50), rel=1e-12)
+    with pytest.raises(ValueError, match=r"optim.poly_end='mmengine': expected one of \['max_steps', 'last_step'\]"):
+        poly_schedule(opt, max_steps=50, end="mmengine")
 
 
 def test_mmseg_head_init():

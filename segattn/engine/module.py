@@ -19,8 +19,8 @@ from segattn.evaluation.metrics import metrics_from_confusion
 class SegmentationModule(pl.LightningModule):
     """Trains a :class:`~segattn.models.segmentor.Segmentor` on ``{"image", "mask"}`` batches.
 
-    ``optim`` holds ``lr``, ``momentum``, ``weight_decay``, ``power``, ``warmup_steps``, ``min_lr``
-    and ``head_lr_mult`` (learning-rate multiplier of the head and auxiliary head). ``run_config`` (the
+    ``optim`` holds ``lr``, ``momentum``, ``weight_decay``, ``power``, ``warmup_steps``, ``min_lr``,
+    ``poly_end`` (:data:`~segattn.engine.schedule.POLY_ENDS`) and ``head_lr_mult`` (learning-rate multiplier of the head and auxiliary head). ``run_config`` (the
     resolved training config) is stored in every checkpoint under ``"config"``. ``output_criteria``
     maps an output of the model (``out``, ``aux``, DANet's ``pam``/``cam``) to its own loss; the others
     use ``criterion`` (official CCNet: OHEM on ``out``, plain CE on ``aux``).
@@ -46,7 +46,7 @@ class SegmentationModule(pl.LightningModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         outputs = self.model.forward_train(batch["image"])
-        losses = {name: self._criterion(name)(logits.float(), batch["mask"]) for name, logits in outputs.items()}
+        losses = {name: self._criterion(name)(_loss_precision(logits), batch["mask"]) for name, logits in outputs.items()}
         loss = sum(weight * losses[name] for name, weight in self.model.loss_weights.items())
         check_finite_loss(loss, self.global_step, self.trainer.strategy if self._trainer is not None else None)
         self.log("train/loss", loss, prog_bar=True)
@@ -82,7 +82,7 @@ class SegmentationModule(pl.LightningModule):
             lr=lr, momentum=self.optim["momentum"], weight_decay=self.optim["weight_decay"],
         )
         scheduler = poly_schedule(optimizer, self.max_steps, self.optim["power"], self.optim.get("warmup_steps", 0),
-                                  min_lr=self.optim.get("min_lr", 0.0))
+                                  min_lr=self.optim.get("min_lr", 0.0), end=self.optim.get("poly_end", "max_steps"))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_train_start(self) -> None:
@@ -96,3 +96,8 @@ class SegmentationModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["config"] = self.run_config
         checkpoint["class_names"] = self.class_names
+
+
+def _loss_precision(logits: Tensor) -> Tensor:
+    """Half / bfloat16 logits (mixed precision) cast to float32 for the loss; float32 and float64 kept as they are."""
+    return logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
