@@ -50,10 +50,14 @@ def train(cfg: DictConfig) -> dict:
     from segattn.engine.components import instantiate_group, instantiate_one
     from segattn.engine.launch import trainer_kwargs, training_precision
     from segattn.engine.module import SegmentationModule
+    from segattn.engine.recipe_notice import recipe_notice
     from segattn.evaluation.metrics import format_table
     from segattn.models.build import build_segmentor
     from segattn.utils.precision import use_channels_last
 
+    notice = recipe_notice(cfg, HydraConfig.get().runtime.choices.get("experiment"))  # before train() edits cfg
+    if notice:
+        rank_zero_info(notice)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     cfg.run_dir = str(run_dir)  # where the loggers and callbacks of conf/logger, conf/callbacks write
     asked, cfg.trainer.precision = cfg.trainer.precision, training_precision(cfg.trainer)  # checkpoints store it resolved
