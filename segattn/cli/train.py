@@ -82,6 +82,7 @@ def train(cfg: DictConfig) -> dict:
         run_config=OmegaConf.to_container(cfg, resolve=True),
         output_criteria={name: instantiate_one(loss, f"loss_per_output.{name}")
                          for name, loss in (cfg.get("loss_per_output") or {}).items() if loss},
+        val_inference=cfg.get("eval"),  # validation follows the recipe's test pipeline (slide for the 769 recipes)
     )
     ckpt_dir = run_dir / "checkpoints"
     callbacks = instantiate_group(cfg.get("callbacks"), "callbacks")

@@ -14,6 +14,7 @@ from segattn.engine.components import ComponentError
 from segattn.engine.guards import check_finite_loss
 from segattn.engine.schedule import poly_schedule
 from segattn.evaluation.metrics import metrics_from_confusion
+from segattn.inference.passes import slide_logits
 
 
 class SegmentationModule(pl.LightningModule):
@@ -23,12 +24,15 @@ class SegmentationModule(pl.LightningModule):
     ``poly_end`` (:data:`~segattn.engine.schedule.POLY_ENDS`) and ``head_lr_mult`` (learning-rate multiplier of the head and auxiliary head). ``run_config`` (the
     resolved training config) is stored in every checkpoint under ``"config"``. ``output_criteria``
     maps an output of the model (``out``, ``aux``, DANet's ``pam``/``cam``) to its own loss; the others
-    use ``criterion`` (official CCNet: OHEM on ``out``, plain CE on ``aux``).
+    use ``criterion`` (official CCNet: OHEM on ``out``, plain CE on ``aux``). ``val_inference`` is the
+    recipe's test pipeline for validation (the ``eval`` config: ``mode`` whole | slide, ``crop_size``,
+    ``stride``), so that ``best.ckpt`` is chosen by the metric the recipe reports; default whole image.
     """
 
     def __init__(self, model: nn.Module, criterion: nn.Module, class_names: Sequence[str], optim: dict,
                  max_steps: int, run_config: Optional[dict] = None,
-                 output_criteria: Optional[Mapping[str, nn.Module]] = None):
+                 output_criteria: Optional[Mapping[str, nn.Module]] = None,
+                 val_inference: Optional[Mapping[str, Any]] = None):
         super().__init__()
         self.model, self.criterion = model, criterion
         outputs = getattr(model, "loss_weights", None)  # {output name: weight} of a Segmentor
@@ -40,6 +44,7 @@ class SegmentationModule(pl.LightningModule):
         self.optim, self.max_steps, self.run_config = dict(optim), max_steps, run_config
         self.val_confusion = MulticlassConfusionMatrix(len(self.class_names), ignore_index=IGNORE_INDEX)
         self.val_metrics: Optional[dict] = None
+        self.val_inference = validation_inference(val_inference)
 
     def forward(self, image: Tensor) -> Tensor:
         return self.model(image)
@@ -58,7 +63,11 @@ class SegmentationModule(pl.LightningModule):
         return self.output_criteria[output] if output in self.output_criteria else self.criterion
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        logits = self.model(batch["image"])
+        image, settings = batch["image"], self.val_inference
+        if settings["mode"] == "slide":
+            logits = slide_logits(self.model, image, settings["crop_size"], settings["stride"], len(self.class_names))
+        else:
+            logits = self.model(image)
         mask = batch["mask"]
         if logits.shape[-2:] != mask.shape[-2:]:  # image resized for inference: compare at label size
             logits = F.interpolate(logits, size=mask.shape[-2:], mode="bilinear",
@@ -101,3 +110,21 @@ class SegmentationModule(pl.LightningModule):
 def _loss_precision(logits: Tensor) -> Tensor:
     """Half / bfloat16 logits (mixed precision) cast to float32 for the loss; float32 and float64 kept as they are."""
     return logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
+
+
+def validation_inference(settings: Optional[Mapping[str, Any]]) -> dict:
+    """``{"mode", "crop_size", "stride"}`` of the validation passes from an ``eval`` config (None: whole image);
+    :class:`ComponentError` (a ValueError) naming the bad value."""
+    settings = dict(settings or {})
+    mode = settings.get("mode") or "whole"
+    if mode not in ("whole", "slide"):
+        raise ComponentError(f"eval.mode={mode!r}: expected 'whole' or 'slide'")
+    if mode == "whole":
+        return {"mode": "whole", "crop_size": None, "stride": None}
+    crop, stride = settings.get("crop_size"), settings.get("stride")
+    if crop is None or stride is None:
+        raise ComponentError(f"eval.mode=slide needs eval.crop_size and eval.stride (e.g. [769,769] and [513,513]), "
+                             f"found crop_size={crop}, stride={stride}")
+    if any(s > c for s, c in zip(stride, crop)):  # windows with gaps would leave pixels unpredicted
+        raise ComponentError(f"eval.stride={list(stride)} is larger than eval.crop_size={list(crop)}")
+    return {"mode": "slide", "crop_size": tuple(crop), "stride": tuple(stride)}
