@@ -146,3 +146,85 @@ def test_slide_windows_are_mmsegs_on_the_2049x1025_test_image():
     expected = [(y1, y2, x1, x2) for y1, y2 in mmseg_grid(1025, 769, 513) for x1, x2 in mmseg_grid(2049, 769, 513)]
     assert crop_windows(1025, 2049, (769, 769), (513, 513)) == expected
     assert len(expected) == 2 * 4
+
+
+# What mmseg 1.2.2's configs say (configs/_base_/datasets/cityscapes_769x769.py, ade20k.py, schedules/
+# schedule_80k.py, schedule_160k.py, models/*_r50-d8.py: CrossEntropyLoss without avg_non_ignore), written out.
+MMSEG_SOURCE = {
+    "cityscapes": dict(crop=(769, 769), ratio_range=(0.5, 2.0), cat_max_ratio=0.75, flip=0.5, max_iters=80000,
+                       val_interval=8000, test="slide", batch=8),
+    "ade20k": dict(crop=(512, 512), ratio_range=(0.5, 2.0), cat_max_ratio=0.75, flip=0.5, max_iters=160000,
+                   val_interval=16000, test="whole", batch=16),
+}
+PHOTOMETRIC = dict(brightness_delta=32, contrast_range=(0.5, 1.5), saturation_range=(0.5, 1.5), hue_delta=18)
+
+
+@pytest.mark.parametrize("name", MMSEG)
+def test_mmseg_recipes_build_the_sources_loss_transform_and_schedule(name):
+    from segattn.data.transforms import RandomScaleCrop, build_train_transform
+    from segattn.engine.components import instantiate_one
+    from segattn.engine.module import SegmentationModule
+
+    source = MMSEG_SOURCE["cityscapes" if "cityscapes" in name else "ade20k"]
+    cfg = _recipe(name)
+    assert cfg["trainer"]["val_check_interval"] == source["val_interval"]
+    assert cfg["eval"]["mode"] == source["test"] and cfg["data"]["global_batch_size"] == source["batch"]
+
+    # loss: sum of the pixel losses over ALL pixels of the batch (avg_non_ignore=False), ignore 255
+    torch.manual_seed(0)
+    logits, target = torch.randn(2, 5, 6, 7, dtype=torch.float64), torch.randint(0, 5, (2, 6, 7))
+    target[:, :2] = 255
+    expected = torch.nn.functional.cross_entropy(logits, target, ignore_index=255, reduction="sum") / target.numel()
+    assert torch.allclose(instantiate_one(cfg["loss"], "loss")(logits, target), expected, rtol=1e-12, atol=0)
+
+    # transform: the parameters mmseg's pipeline gives its transforms
+    steps = build_train_transform(**cfg["data"]["train_transform"]).transforms
+    crop = next(s for s in steps if isinstance(s, RandomScaleCrop))
+    assert ((crop.height, crop.width), crop.scale_range, crop.cat_max_ratio, crop.max_tries) == \
+        (source["crop"], source["ratio_range"], source["cat_max_ratio"], 10)
+    assert next(s for s in steps if type(s).__name__ == "HorizontalFlip").p == source["flip"]
+    pad = next(s for s in steps if type(s).__name__ == "PadIfNeeded")
+    assert (pad.min_height, pad.min_width, pad.fill, pad.fill_mask) == (*source["crop"], 0, 255)
+    photo = next(s for s in steps if type(s).__name__ == "Compose").transforms
+    assert [s.p for s in photo] == [0.5] * 4
+    delta = PHOTOMETRIC["brightness_delta"] / 255
+    assert photo[0].brightness_limit == pytest.approx((-delta, delta))
+    assert tuple(1 + v for v in photo[1].contrast_limit) == PHOTOMETRIC["contrast_range"]
+    assert tuple(photo[2].saturation) == PHOTOMETRIC["saturation_range"]
+    assert tuple(photo[3].hue) == pytest.approx((-PHOTOMETRIC["hue_delta"] / 180, PHOTOMETRIC["hue_delta"] / 180))
+
+    # schedule: mmengine PolyLR(eta_min=1e-4, power=0.9, begin=0, end=max_iters) at a few steps
+    model = nn.Module()
+    model.backbone, model.head = nn.Linear(1, 1), nn.Linear(1, 1)
+    module = SegmentationModule(model, nn.CrossEntropyLoss(), ["a", "b"], cfg["optim"], cfg["trainer"]["max_steps"])
+    scheduler = module.configure_optimizers()["lr_scheduler"]["scheduler"]
+    reference = _mmengine_poly_lrs(0.01, 1e-4, 0.9, source["max_iters"], source["max_iters"])
+    for step in (0, 1, 1000, source["max_iters"] // 2, source["max_iters"] - 2, source["max_iters"] - 1):
+        for base, factor in zip(scheduler.base_lrs, scheduler.lr_lambdas):
+            assert base * factor(step) == pytest.approx(reference[step], rel=1e-9), step
+    assert reference[-1] == pytest.approx(1e-4, rel=1e-12)  # eta_min at the last iteration
+
+
+def test_official_ccnet_recipe_builds_the_release_loss_and_schedule():
+    """train.py of github.com/speedinghzl/CCNet: CriterionOhemDSN(thresh 0.7, min_kept 100000) = OHEM on the main
+    output + 0.4 x CrossEntropyLoss(ignore_index=255) (mean over labelled pixels) on the dsn output;
+    lr_poly = 0.01 * (1 - i / num_steps) ** 0.9 for i < num_steps = 60000."""
+    from segattn.engine.components import instantiate_one
+    from segattn.engine.module import SegmentationModule
+
+    cfg = _recipe("ccnet_r101_cityscapes")
+    main, aux = instantiate_one(cfg["loss"], "loss"), instantiate_one(cfg["loss_per_output"]["aux"], "aux")
+    assert (main.thresh, main.min_kept, main.ignore_index, main.average) == (0.7, 100000, 255, "non_ignore")
+    torch.manual_seed(0)
+    logits, target = torch.randn(2, 5, 6, 7, dtype=torch.float64), torch.randint(0, 5, (2, 6, 7))
+    target[:, :2] = 255
+    expected = torch.nn.functional.cross_entropy(logits, target, ignore_index=255)
+    assert torch.allclose(aux(logits, target), expected, rtol=1e-12, atol=0)
+    assert cfg["model"]["aux_weight"] == 0.4
+    model = nn.Module()
+    model.backbone, model.head = nn.Linear(1, 1), nn.Linear(1, 1)
+    module = SegmentationModule(model, main, ["a", "b"], cfg["optim"], cfg["trainer"]["max_steps"])
+    scheduler = module.configure_optimizers()["lr_scheduler"]["scheduler"]
+    for step in (0, 1, 30000, 59999):
+        for base, factor in zip(scheduler.base_lrs, scheduler.lr_lambdas):
+            assert base * factor(step) == pytest.approx(0.01 * (1 - step / 60000) ** 0.9, rel=1e-12)
