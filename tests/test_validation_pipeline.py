@@ -1,17 +1,12 @@
 """Training's validation runs the recipe's test pipeline (slide windows where the recipe evaluates slide)."""
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers.tiny_models import tiny_model
 
-sys.path.insert(0, str(Path(__file__).parent))
-from helpers.tiny_models import tiny_model  # noqa: E402
-
-from segattn.engine.components import ComponentError  # noqa: E402
-from segattn.engine.module import SegmentationModule  # noqa: E402
+from segattn.engine.components import ComponentError
+from segattn.engine.module import SegmentationModule
 
 CROP, STRIDE, ROWS, COLS = (24, 32), (16, 20), (0, 16), (0, 20, 24)  # windows of a 40 x 56 image, by hand
 
