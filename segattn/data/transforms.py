@@ -18,6 +18,7 @@ import torch  # noqa: E402
 from albumentations.pytorch import ToTensorV2  # noqa: E402
 
 from segattn.constants import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD  # noqa: E402, F401  (means re-exported)
+from segattn.data.mmseg_augment import MmsegAugment  # noqa: E402
 
 
 def _pair(size: int | Sequence[int]) -> tuple[int, int]:
@@ -88,8 +89,9 @@ def photometric_distortion(
     brightness_delta: int = 32, contrast_range: Sequence[float] = (0.5, 1.5),
     saturation_range: Sequence[float] = (0.5, 1.5), hue_delta: int = 18,
 ) -> A.Compose:
-    """mmseg PhotoMetricDistortion: each of brightness (+-delta), contrast, saturation and hue
-    (+-delta in OpenCV's 0-180 hue units) applied with probability 0.5. Image only."""
+    """Brightness (+-delta), contrast, saturation and hue (+-delta in OpenCV's 0-180 hue units), each with
+    probability 0.5, in this order, with albumentations' saturation (a blend with grey) and hue: near mmseg's
+    PhotoMetricDistortion, not equal to it (the mmseg recipes use :mod:`segattn.data.mmseg_augment`). Image only."""
     return A.Compose([
         A.RandomBrightnessContrast(brightness_limit=brightness_delta / 255, contrast_limit=0, p=0.5),
         A.RandomBrightnessContrast(
@@ -108,17 +110,26 @@ def build_train_transform(
     photometric: bool = True,
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
+    resize_scale: Optional[Sequence[int]] = None,
 ) -> A.Compose:
     """Random rescale by a factor in ``scale_range`` -> random crop ``crop_size`` (h, w) with the
     cat_max_ratio re-draw -> hflip -> photometric distortion -> normalise -> pad to ``crop_size``
     (0 in the normalised image, 255 in the mask) -> tensors. Output: image 3xHcxWc, mask HcxWc.
+
+    ``resize_scale`` (w, h), the mmseg recipes': mmseg's own transforms, draw for draw
+    (:class:`~segattn.data.mmseg_augment.MmsegAugment`: resize to ``resize_scale`` x ratio keeping the aspect
+    ratio, then crop); None: :class:`RandomScaleCrop` (the factor relative to the image, as the official CCNet).
     """
     crop_h, crop_w = _pair(crop_size)
-    steps: list[A.BasicTransform] = [RandomScaleCrop(crop_h, crop_w, scale_range, cat_max_ratio)]
-    if flip_prob > 0:
-        steps.append(A.HorizontalFlip(p=flip_prob))
-    if photometric:
-        steps.append(photometric_distortion())
+    if resize_scale is not None:
+        steps: list[A.BasicTransform] = [MmsegAugment(resize_scale, (crop_h, crop_w), scale_range, cat_max_ratio,
+                                                      flip_prob, photometric)]
+    else:
+        steps = [RandomScaleCrop(crop_h, crop_w, scale_range, cat_max_ratio)]
+        if flip_prob > 0:
+            steps.append(A.HorizontalFlip(p=flip_prob))
+        if photometric:
+            steps.append(photometric_distortion())
     steps += [
         A.Normalize(mean=tuple(mean), std=tuple(std), max_pixel_value=255.0),
         A.PadIfNeeded(
