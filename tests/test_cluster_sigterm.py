@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from segattn.data.synthetic import generate_cityscapes
 from segattn.checkpoints import read_file

@@ -92,3 +92,18 @@ def test_checkpoints_of_the_earlier_nested_deep_stem_still_load(tmp_path):
               "model": {"aux_channels": 8}}
     loaded = build_model({"state_dict": state, "config": config, "class_names": ["a", "b", "c"]}, "old.ckpt")
     assert torch.equal(loaded.backbone.stem[6].weight, model.backbone.stem[6].weight)
+
+
+def test_init_from_refuses_another_input_normalisation_and_names_other_settings(tiny_cityscapes, tmp_path):
+    """Zoo weights expect ImageNet RGB: a run set up as the official CCNet (BGR caffe means, no std) would
+    feed them other inputs, so it is refused unless asked; another align_corners is reported."""
+    caffe = ["model.normalization.mean=[104.00698793,116.66876762,122.67891434]", "model.normalization.std=null",
+             "model.normalization.channel_order=bgr", "model.align_corners=true"]
+    model = build_segmentor(compose_run(tiny_cityscapes, tmp_path / "run", *CCNET_TINY, *caffe), 19)
+    with pytest.raises(InitFromError, match=r"was trained on inputs normalised as ImageNet RGB, this run's "
+                                            r"model.normalization is .*'channel_order': 'bgr'.* pass "
+                                            r"model.init_from_other_normalization=true"):
+        init_from(model, CCNET)
+    report = init_from(model, CCNET, allow_other_normalization=True)
+    assert "the file was trained with align_corners=False, this run uses model.align_corners=True" in report
+    assert torch.equal(model.backbone.stem[0].weight, read_file(CCNET)["state_dict"]["backbone.stem.0.weight"])

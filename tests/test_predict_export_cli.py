@@ -71,7 +71,7 @@ def test_predict_follows_the_checkpoints_pipeline_and_keeps_every_output(tmp_pat
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "predict.py: error: images=" in done.stderr and "found none" in done.stderr
     done = run("predict.py", f"ckpt={ckpt}", f"images=[{images / 'a.png'},{images / 'sub' / 'a.png'}]", cwd=tmp_path)
-    assert done.returncode == 1 and f"sub/a.png would both be written as a_color.png; predict them in separate runs" in done.stderr
+    assert done.returncode == 1 and "sub/a.png would both be written as a_color.png; predict them in separate runs" in done.stderr
 
 
 def test_predict_and_eval_without_required_arguments_name_them(tmp_path):

@@ -68,7 +68,7 @@ def payload(request, tmp_path):
 def test_the_payloads_do_run_when_read_unsafely(tmp_path):
     """The check below would be empty if the files could not run code: an unsafe load does run it."""
     path, marker = _pickle_payload(tmp_path)
-    torch.load(path, weights_only=False)  # noqa: the very call segattn never makes
+    torch.load(path, weights_only=False)  # the very call segattn never makes
     assert marker.exists()
     path, marker = _config_payload(tmp_path)
     from hydra.utils import instantiate

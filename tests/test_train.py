@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from segattn.utils.precision import fastest_precision
 from segattn.checkpoints import read_file
