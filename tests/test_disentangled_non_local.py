@@ -21,7 +21,7 @@ def _bn(bn, v):
 
 
 def dnl_reference(m: DisentangledNonLocal2d, x, mode):
-    """``z_i = x_i + BN(W_z y_i) + BN(W_z u)``: whitened pairwise term with temperature, unary term; by position."""
+    """``z_i = x_i + BN(W_z (y_i + u))``: whitened pairwise term with temperature, unary term; by position."""
     inter = m.g.out_channels
     positions = list(itertools.product(range(x.shape[2]), range(x.shape[3])))
     out = torch.empty_like(x)
@@ -36,7 +36,6 @@ def dnl_reference(m: DisentangledNonLocal2d, x, mode):
         unary = torch.exp(mask - mask.max())
         unary = unary / unary.sum()
         u = sum(w * v for w, v in zip(unary, g))
-        bn_u = _bn(m.conv_out.bn, _pointwise(m.conv_out.conv, u))
         for p, (i, j) in enumerate(positions):
             dots = torch.stack([torch.dot(theta[p], k) for k in phi])
             if mode == "embedded_gaussian":
@@ -45,7 +44,7 @@ def dnl_reference(m: DisentangledNonLocal2d, x, mode):
             else:
                 f = dots / len(phi)
             y = sum(f_j * v for f_j, v in zip(f, g))
-            out[b, :, i, j] = xs[p] + _bn(m.conv_out.bn, _pointwise(m.conv_out.conv, y)) + bn_u
+            out[b, :, i, j] = xs[p] + _bn(m.conv_out.bn, _pointwise(m.conv_out.conv, y + u))
     return out
 
 

@@ -15,13 +15,13 @@ DNL_MODES = ("embedded_gaussian", "dot_product")
 
 
 class DisentangledNonLocal2d(NonLocal2d):
-    """``z_i = x_i + BN(W_z y_i) + BN(W_z u)``:
+    """``z_i = x_i + BN(W_z (y_i + u))``:
 
     pairwise ``y_i = sum_j softmax_j((theta_i - mu_q) . (phi_j - mu_k) * s / temperature) g_j`` with
     ``mu_q``, ``mu_k`` the means of ``theta`` and ``phi`` over positions and ``s = 1/sqrt(inter)`` when
     ``use_scale`` (``dot_product``: the whitened dot products over N, no temperature); unary
-    ``u = sum_j softmax_j(w_m . x_j + b_m) g_j``, one vector per image. ``W_z`` and its BN are shared
-    by both terms (as mmseg: the BN sees each term on its own).
+    ``u = sum_j softmax_j(w_m . x_j + b_m) g_j``, one vector per image added at every position (as
+    mmseg 1.x; mmseg 0.x passed each term through ``W_z`` and its BN on its own).
 
     Shapes: ``x: B x C x H x W -> B x C x H x W``; ``theta``, ``phi``, ``g``: ``B x HW x inter`` with
     ``inter = C // reduction``; the pairwise map is ``B x HW x HW``, the unary map ``B x HW``.
@@ -51,6 +51,5 @@ class DisentangledNonLocal2d(NonLocal2d):
         q, k = q - q.mean(1, keepdim=True), k - k.mean(1, keepdim=True)  # whitening
         y, weights = self._aggregate(q, k, v, fused=self.use_sdpa and not return_attention)  # B x HW x inter
         unary = self.unary_attention(x).to(v.dtype).unsqueeze(1).bmm(v)  # B x 1 x inter
-        out = (x + self.conv_out(y.transpose(1, 2).reshape(b, -1, h, w))
-               + self.conv_out(unary.transpose(1, 2).unsqueeze(-1)))
+        out = x + self.conv_out((y + unary).transpose(1, 2).reshape(b, -1, h, w))
         return (out, weights) if return_attention else out
