@@ -64,3 +64,42 @@ def test_fresh_bases_are_unit_columns_and_the_em_runs_without_gradient():
 def test_bad_options_are_one_clear_message(kwargs, message):
     with pytest.raises(ValueError, match=message):
         EMAttention(C, **kwargs)
+
+
+def _ddp_step(rank: int, world: int, init: str, out_dir: str) -> None:
+    """One DDP training step of a tiny EMAHead on this rank's own batch; saves the bases before and after
+    and this rank's batch-mean of the final EM bases."""
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    from segattn.models.heads.emanet import EMAHead
+
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    torch.manual_seed(0)  # the same weights and bases on every rank
+    head = EMAHead(4, 3, channels=4, ema_channels=C, num_bases=K, num_stages=2, momentum=0.5).double()
+    ddp = DistributedDataParallel(head, broadcast_buffers=False)  # equal bases must come from the head's own averaging
+    torch.manual_seed(100 + rank)  # a different batch on each rank
+    x, target = torch.randn(B, 4, H, W, dtype=torch.float64), torch.randint(0, 3, (B, H, W))
+    before = head.ema_module.bases.clone()
+    with torch.no_grad():
+        feats = head.ema_mid_conv(head.ema_in_conv.train()(x))
+        local = head.ema_module.em(feats.flatten(2))[0].mean(0, keepdim=True)
+    optimizer = torch.optim.SGD([p for p in ddp.parameters() if p.requires_grad], lr=0.1)
+    loss = torch.nn.functional.cross_entropy(ddp(x)["out"], target)
+    loss.backward()
+    optimizer.step()
+    torch.save({"before": before, "after": head.ema_module.bases.clone(), "local": local}, f"{out_dir}/rank{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_two_process_ddp_step_leaves_the_same_bases_on_both_ranks(tmp_path):
+    """As mmseg: each rank's batch-mean bases are averaged across processes before the momentum update."""
+    import torch.multiprocessing as mp
+
+    mp.spawn(_ddp_step, args=(2, f"file://{tmp_path / 'store'}", str(tmp_path)), nprocs=2, join=True)
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in range(2))
+    assert torch.equal(r0["before"], r1["before"]) and (r0["local"] - r1["local"]).abs().max() > 1e-3
+    torch.testing.assert_close(r0["after"], r1["after"], rtol=0, atol=1e-12)
+    mean = (r0["local"] + r1["local"]) / 2
+    expected = 0.5 * r0["before"] + 0.5 * mean / mean.norm(dim=1, keepdim=True)
+    assert (r0["after"] - expected).abs().max() < 1e-8
