@@ -100,3 +100,27 @@ def test_fresh_block_is_identity():
 def test_bad_options_are_one_clear_message(kwargs, message):
     with pytest.raises(ValueError, match=message):
         DisentangledNonLocal2d(C, **kwargs)
+
+
+def test_capture_diagnostics_and_panels_read_the_pairwise_map():
+    from helpers.tiny_models import tiny_model
+
+    from segattn.diagnostics.measure import measure_on_batch
+    from segattn.models.heads.dnl import DNLHead
+    from segattn.visualization.capture import capture_attention
+    from segattn.visualization.grids import point_panels
+
+    torch.manual_seed(0)
+    head = DNLHead(16, 3, channels=8).eval()
+    x = torch.randn(1, 16, 4, 6)
+    with capture_attention(head) as records, torch.no_grad():
+        head(x)
+    with torch.no_grad():
+        _, expected = head.dnl_block(head.conv_in(x), return_attention=True)
+    (call,) = records["dnl_block"]
+    assert call.kind == "disentangled_non_local" and call.key_size == call.size == (4, 6)
+    torch.testing.assert_close(call.weights, expected)
+    (panel,) = point_panels(records, (17, 30), (32, 48), "p")
+    assert "disentangled non-local" in panel.title and panel.heat[::8, ::8].sum() == pytest.approx(1.0, abs=1e-5)
+    stats = measure_on_batch(tiny_model("dnl"), torch.randn(1, 3, 64, 64))
+    assert {"attention/head.dnl_block/entropy", "attention/head.dnl_block/distance_px"} <= set(stats)
