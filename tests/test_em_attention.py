@@ -103,3 +103,12 @@ def test_two_process_ddp_step_leaves_the_same_bases_on_both_ranks(tmp_path):
     mean = (r0["local"] + r1["local"]) / 2
     expected = 0.5 * r0["before"] + 0.5 * mean / mean.norm(dim=1, keepdim=True)
     assert (r0["after"] - expected).abs().max() < 1e-8
+
+
+def test_channels_last_input_gives_the_same_values_in_its_own_layout():
+    torch.manual_seed(2)
+    m = EMAttention(C, num_bases=K).double().eval()
+    x = torch.randn(B, C, H, W, dtype=torch.float64)
+    out = m(x.contiguous(memory_format=torch.channels_last))
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    assert (out - m(x)).abs().max() < 1e-12

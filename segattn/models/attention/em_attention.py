@@ -33,7 +33,8 @@ class EMAttention(nn.Module):
     bases, averaged across processes and L2-normalised, updates the buffer:
     ``bases <- (1 - momentum) bases + momentum mu``.
 
-    Shapes: ``x: B x C x H x W -> B x C x H x W``; ``bases``: ``1 x C x K``; ``z``: ``B x HW x K``.
+    Shapes: ``x: B x C x H x W -> B x C x H x W`` (in ``x``'s memory format); ``bases``: ``1 x C x K``;
+    ``z``: ``B x HW x K``.
     """
 
     def __init__(self, channels: int, num_bases: int = 64, num_stages: int = 3, momentum: float = 0.1):
@@ -60,6 +61,8 @@ class EMAttention(nn.Module):
         bases, z = self.em(x.flatten(2))
         if self.training:
             self.update(bases)
+        if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():  # keep the layout
+            return torch.bmm(z, bases.transpose(1, 2)).view(b, h, w, c).permute(0, 3, 1, 2)
         return torch.bmm(bases, z.transpose(1, 2)).view(b, c, h, w)
 
     @torch.no_grad()
