@@ -79,6 +79,8 @@ def test_predict_probabilities_resizes_with_the_model_align_corners(align_corner
 def test_emanet_mid_conv_is_frozen_and_concat_input_is_optional():
     head = EMAHead(8, 3, channels=4, ema_channels=6, num_bases=5)
     assert not any(p.requires_grad for p in head.ema_mid_conv.parameters()) and head.conv_cat[0].in_channels == 12
+    big = EMAHead(8, 3, channels=4, ema_channels=256, num_bases=5)  # kaiming normal, fan_out 256, as mmcv's ConvModule
+    assert abs(big.ema_mid_conv.weight.std().item() / (2 / 256) ** 0.5 - 1) < 0.05 and not big.ema_mid_conv.bias.any()
     plain = EMAHead(8, 3, channels=4, ema_channels=6, num_bases=5, concat_input=False).eval()
     x = torch.randn(2, 8, 5, 6)
     with torch.no_grad():
