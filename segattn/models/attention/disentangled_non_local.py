@@ -10,6 +10,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from segattn.models.attention.non_local import NonLocal2d
+from segattn.models.attention.projection import position_softmax
 
 DNL_MODES = ("embedded_gaussian", "dot_product")
 
@@ -42,7 +43,7 @@ class DisentangledNonLocal2d(NonLocal2d):
 
     def unary_attention(self, x: Tensor) -> Tensor:
         """``B x HW`` unary weights (softmax over positions)."""
-        return self.conv_mask(x).flatten(1).softmax(-1)
+        return position_softmax(self.conv_mask, x)
 
     def forward(self, x: Tensor, return_attention: bool = False):
         """``x -> out`` [and the ``B x HW x HW`` whitened pairwise map when ``return_attention``]."""

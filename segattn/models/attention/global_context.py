@@ -12,6 +12,8 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
+from segattn.models.attention.projection import position_softmax
+
 POOLING_TYPES = ("att", "avg")
 FUSION_TYPES = ("channel_add", "channel_mul")
 
@@ -57,7 +59,7 @@ class GlobalContextBlock(nn.Module):
 
     def attention(self, x: Tensor) -> Tensor:
         """``B x HW`` pooling weights (softmax over positions) of ``pooling_type="att"``."""
-        return self.conv_mask(x).flatten(1).softmax(-1)
+        return position_softmax(self.conv_mask, x)
 
     def context(self, x: Tensor) -> Tensor:
         """``B x C x H x W -> B x C x 1 x 1``: the attention-weighted (or plain) mean of ``x``."""
