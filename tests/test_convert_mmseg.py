@@ -8,6 +8,7 @@ import torch
 import segattn
 from segattn.cli.convert import main as convert_main
 from segattn.convert import ConversionError, convert_checkpoint
+from segattn.checkpoints import read_file
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mmseg-tiny"
 STEMS = sorted(p.stem for p in FIXTURES.glob("*.pth"))
@@ -78,7 +79,7 @@ def test_align_corners_flag_and_dataset_override(tmp_path):
 
 
 def _edited_copy(tmp_path: Path, stem: str, edit, name: str) -> Path:
-    data = torch.load(FIXTURES / f"{stem}.pth", weights_only=False)
+    data = read_file(FIXTURES / f"{stem}.pth")
     edit(data)
     path = tmp_path / name
     torch.save(data, path)

@@ -11,6 +11,7 @@ import segattn
 from segattn.cli.train import train
 from segattn.engine.init_from import InitFromError, init_from
 from segattn.models.build import build_segmentor
+from segattn.checkpoints import read_file
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures" / "mmseg-tiny"
@@ -27,7 +28,7 @@ def test_init_from_a_zoo_file_trains_and_the_checkpoint_loads(tiny_cityscapes, t
                       "model.align_corners=true", "backbone.pretrained=/no/imagenet/file.pth")  # skipped
     train(cfg)
     assert f"init_from: 173 tensors from {CCNET.name} (mmseg file)" in capsys.readouterr().out
-    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    ckpt = read_file(tmp_path / "run" / "checkpoints" / "last.ckpt")
     assert ckpt["global_step"] == 2 and ckpt["config"]["model"]["align_corners"] is True
     model = segattn.load_model(tmp_path / "run" / "checkpoints" / "last.ckpt")
     assert not model.training and model.align_corners and model.class_names[0] == "road"
@@ -42,7 +43,7 @@ def test_init_from_copies_weights_and_reinitialises_classifiers_on_another_class
     fresh_cls = model.head.cls[1].weight.clone()
     report = init_from(model, FCN_ADE)
     assert report.endswith("150 classes in the file, 19 here: classifiers re-initialised (aux_head.cls.1, head.cls.1)")
-    source = torch.load(FCN_ADE, weights_only=False)["state_dict"]
+    source = read_file(FCN_ADE)["state_dict"]
     assert torch.equal(model.head.conv_cat[0].weight, source["decode_head.conv_cat.conv.weight"])
     assert torch.equal(model.backbone.stem[0].weight, source["backbone.stem.0.weight"])
     assert torch.equal(model.head.cls[1].weight, fresh_cls)

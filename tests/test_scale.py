@@ -18,6 +18,7 @@ from segattn.cli.config import CONFIG_DIR
 from segattn.data.synthetic import generate_cityscapes
 from segattn.engine.launch import trainer_kwargs
 from segattn.utils.resumable import ResumableLoader, ResumableSampler, eval_sampler
+from segattn.checkpoints import read_file
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADS = ("fcn", "ccnet", "danet", "nonlocal")
@@ -62,7 +63,7 @@ def start_and_signal(overrides: list[str], checkpoint: Path, signum: int, **extr
 
 
 def ckpt(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=False)
+    return read_file(path)
 
 
 def losses(csv_file: Path) -> dict[int, float]:
