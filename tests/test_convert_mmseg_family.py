@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import segattn
+from segattn.checkpoints import read_file
 from segattn.convert import ConversionError, convert_checkpoint
 from segattn.models.checkpoint import build_model
 
@@ -60,7 +61,7 @@ def test_the_reference_is_sensitive_to_each_heads_settings():
 def test_emanet_bases_come_from_the_file():
     stem = STEMS["emanet"]
     ckpt, _ = convert_checkpoint(FIXTURES / f"{stem}.pth")
-    source = torch.load(FIXTURES / f"{stem}.pth", weights_only=True)["state_dict"]["decode_head.ema_module.bases"]
+    source = read_file(FIXTURES / f"{stem}.pth")["state_dict"]["decode_head.ema_module.bases"]
     assert torch.equal(ckpt["state_dict"]["model.head.ema_module.bases"], source)
     assert ckpt["config"]["head"]["num_bases"] == source.shape[2]
 
@@ -68,7 +69,7 @@ def test_emanet_bases_come_from_the_file():
 
 def test_gc_and_dnl_without_concat_input_are_refused_in_one_message(tmp_path):
     for head in ("gcnet", "dnl"):
-        data = torch.load(FIXTURES / f"{STEMS[head]}.pth", weights_only=True)
+        data = read_file(FIXTURES / f"{STEMS[head]}.pth")
         data["state_dict"] = {k: v for k, v in data["state_dict"].items() if ".conv_cat." not in k}
         path = tmp_path / f"{STEMS[head]}.pth"
         torch.save(data, path)
