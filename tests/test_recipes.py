@@ -18,7 +18,8 @@ from segattn.models.heads import FCNHead
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mmseg-tiny"
 MMSEG = ["ccnet_r101_cityscapes_mmseg", "danet_r101_cityscapes", "nonlocal_r101_cityscapes",
-         "ccnet_r101_ade20k", "danet_r101_ade20k", "nonlocal_r101_ade20k"]
+         "ccnet_r101_ade20k", "danet_r101_ade20k", "nonlocal_r101_ade20k",
+         "gcnet_r101_cityscapes", "gcnet_r101_ade20k", "dnl_r101_cityscapes", "dnl_r101_ade20k", "emanet_r101_cityscapes"]
 
 
 def _recipe(name: str) -> dict:
@@ -129,3 +130,21 @@ def test_slide_windows_are_mmsegs_on_the_2049x1025_test_image():
     expected = [(y1, y2, x1, x2) for y1, y2 in mmseg_grid(1025, 769, 513) for x1, x2 in mmseg_grid(2049, 769, 513)]
     assert crop_windows(1025, 2049, (769, 769), (513, 513)) == expected
     assert len(expected) == 2 * 4
+
+
+@pytest.mark.parametrize("name,head_shapes", [
+    ("gcnet_r101_cityscapes", {"head.gc_block.channel_add_conv.0.weight": (128, 512, 1, 1),
+                               "head.bottleneck.0.weight": (512, 2560, 3, 3)}),
+    ("dnl_r101_ade20k", {"head.dnl_block.g.weight": (256, 512, 1, 1), "head.dnl_block.conv_mask.weight": (1, 512, 1, 1),
+                         "head.cls.1.weight": (150, 512, 1, 1)}),
+    ("emanet_r101_cityscapes", {"head.ema_module.bases": (1, 512, 64), "head.bottleneck.0.weight": (256, 512, 3, 3),
+                                "head.conv_cat.0.weight": (256, 2304, 3, 3)}),
+])
+def test_family_recipes_build_the_zoo_head_widths(name, head_shapes):
+    """The R101 zoo files' decode-head tensors (mmseg names mapped by the converter) have these shapes."""
+    from segattn.models.build import build_segmentor
+
+    cfg = _recipe(name)
+    cfg["backbone"]["pretrained"] = None
+    state = build_segmentor(cfg, 150 if "ade20k" in name else 19).state_dict()
+    assert {k: tuple(state[k].shape) for k in head_shapes} == head_shapes
