@@ -2,8 +2,10 @@
 
 Rows: criss-cross R=1 and R=2 (segattn's custom autograd function, and the einsum formulation that
 mmcv ships, as comparison), DANet PAM and CAM, NonLocal2d in each mode with and without
-sub-sampling on its matmul and SDPA paths, and a naive non-local block (full HW x HW matmul, 256
-inner channels) as the baseline of the CCNet paper's comparison.
+sub-sampling on its matmul and SDPA paths, the global context block (GCNet), the disentangled
+non-local block (DNL, matmul and SDPA), EM attention (EMANet: 64 bases, 3 stages, with the head's
+residual 1x1 convs around it, since the EM steps themselves carry no gradient) and a naive
+non-local block (full HW x HW matmul, 256 inner channels) as the baseline of the CCNet paper's comparison.
 
 Protocol: fp32 (or ``--precision bf16-mixed``: autocast, input in bf16), batch 1, NCHW in fp32 and
 channels-last under mixed precision as training runs a model (``--channels-last``); the input
@@ -32,7 +34,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from segattn.models.attention.criss_cross import CrissCrossAttention
+from segattn.models.attention.disentangled_non_local import DisentangledNonLocal2d
 from segattn.models.attention.dual import ChannelAttention, PositionAttention
+from segattn.models.attention.em_attention import EMAttention
+from segattn.models.attention.global_context import GlobalContextBlock
 from segattn.models.attention.non_local import NonLocal2d
 from segattn.utils.precision import autocast_dtype, use_channels_last
 from segattn.utils.profiling import peak_memory_bytes
@@ -72,6 +77,20 @@ class NaiveNonLocal(nn.Module):
         return x + self.out(y)
 
 
+class EMAResidual(nn.Module):
+    """EM attention as EMAHead runs it (training mode: the bases are updated): ``ReLU(x + BN(W_out ReLU(EMA(W_mid x))))``
+    with the frozen ``W_mid``; the gradient reaches ``x`` through the residual and ``W_out``."""
+
+    def __init__(self, channels: int, num_bases: int = 64, num_stages: int = 3):
+        super().__init__()
+        self.mid = nn.Conv2d(channels, channels, 1).requires_grad_(False)
+        self.ema = EMAttention(channels, num_bases, num_stages)
+        self.out = nn.Sequential(nn.Conv2d(channels, channels, 1, bias=False), nn.BatchNorm2d(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x + self.out(F.relu(self.ema(self.mid(x)))))
+
+
 class Recurrent(nn.Module):
     """The same block applied ``times`` times (RCCA's recurrence, shared weights); segattn's block
     recomputes q/k/v in backward for every pass but the last, as the RCCA head runs it."""
@@ -103,6 +122,10 @@ def methods() -> list[Method]:
         Method("PAM", lambda: PositionAttention(CHANNELS), True),
         Method("CAM", ChannelAttention, False),
         Method("naive non-local (HW x HW, 256 ch)", lambda: NaiveNonLocal(CHANNELS), True),
+        Method("global context (GCNet)", lambda: GlobalContextBlock(CHANNELS), False),
+        Method("disentangled non-local matmul", lambda: DisentangledNonLocal2d(CHANNELS, use_sdpa=False), True),
+        Method("disentangled non-local sdpa", lambda: DisentangledNonLocal2d(CHANNELS), True),
+        Method("EM attention (EMANet; 64 bases x 3 stages)", lambda: EMAResidual(CHANNELS), False),
     ]
     for mode in ("gaussian", "embedded_gaussian", "dot_product", "concatenation"):
         for sub_sample in (False, True):

@@ -43,6 +43,9 @@ HEADS = {  # name -> overrides of train.py
     "ccnet_r2": ["head=ccnet", "head.recurrence=2"],
     "danet": ["head=danet"],
     "nonlocal": ["head=nonlocal"],
+    "gcnet": ["head=gcnet"],
+    "dnl": ["head=dnl"],
+    "emanet": ["head=emanet"],
 }
 COLOURS = ("red", "green", "blue", "yellow")
 ROW_FILE = "compare_row.json"  # in a run folder: its finished row (a rerun reuses it instead of training again)

@@ -15,12 +15,13 @@ import segattn
 from segattn.configs import CONFIG_DIR
 from segattn.constants import IMAGENET_MEAN, IMAGENET_STD
 from segattn.inference.images import ImageInputError
+from segattn.checkpoints import read_file
 
 ZOO_CCNET = Path(__file__).parent / "fixtures" / "mmseg-tiny" / "ccnet_r18-d8_512x1024_80k_cityscapes_tiny-0000aaaa.pth"
 
 
 def test_list_models_names_the_config_files():
-    assert segattn.list_models() == {"heads": ["ccnet", "danet", "fcn", "nonlocal"],
+    assert segattn.list_models() == {"heads": ["ccnet", "danet", "dnl", "emanet", "fcn", "gcnet", "nonlocal"],
                                      "backbones": ["resnet101", "resnet18", "resnet34", "resnet50", "timm"]}
 
 
@@ -39,7 +40,7 @@ def test_create_model_takes_the_config_files_defaults_and_routes_options():
 
 
 def test_create_model_bad_names_and_options_are_one_clear_message():
-    with pytest.raises(ValueError, match=r"unknown head 'pspnet': expected one of \['ccnet', 'danet', 'fcn', 'nonlocal'\]"):
+    with pytest.raises(ValueError, match=r"unknown head 'pspnet': expected one of \['ccnet', 'danet', 'dnl', 'emanet', 'fcn', 'gcnet', 'nonlocal'\]"):
         segattn.create_model("pspnet")
     with pytest.raises(ValueError, match=r"option 'recurence' is ambiguous or unknown \(no such key\); expected one of"):
         segattn.create_model("ccnet", backbone="resnet18", recurence=1)
@@ -164,7 +165,7 @@ def test_models_build_and_load_without_hydra():
 
 
 def test_load_model_of_a_damaged_published_file_names_the_layout_it_looks_like(tmp_path):
-    data = torch.load(ZOO_CCNET, map_location="cpu", weights_only=False)
+    data = read_file(ZOO_CCNET)
     del data["state_dict"]["decode_head.conv_seg.weight"]
     torch.save(data, tmp_path / "damaged.pth")
     with pytest.raises(ValueError, match=r"nor a release segattn-convert reads: .*damaged.pth looks like the mmseg layout, "

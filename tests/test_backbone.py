@@ -49,12 +49,11 @@ def test_pretrained_errors_are_clear(tmp_path, monkeypatch):
     torch.save(torch.nn.Linear(2, 2).state_dict(), tmp_path / "other.pth")
     with pytest.raises(RuntimeError, match="does not fit a ResNet-18"):
         ResNetBackbone(18, pretrained=str(tmp_path / "other.pth"))
-    import torchvision
-
     def offline(*args, **kwargs):
         raise OSError("network is unreachable")
 
-    monkeypatch.setattr(torchvision.models.ResNet18_Weights.IMAGENET1K_V1.__class__, "get_state_dict", offline)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
     with pytest.raises(RuntimeError, match="backbone.pretrained=/path/to/resnet18"):
         ResNetBackbone(18, pretrained="imagenet")
 

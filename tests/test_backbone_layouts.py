@@ -95,7 +95,7 @@ def test_pretrained_stem_mismatch_and_offline_release_are_clear(tmp_path, monkey
     def offline(*args, **kwargs):
         raise OSError("network is unreachable")
 
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
     with pytest.raises(RuntimeError, match=f"pretrained=/path/to/resnet50_v1c-2cccc1ad.pth, or place it in {tmp_path}/hub/checkpoints"):
         ResNetBackbone(50, stem="v1c", pretrained="imagenet")
     with pytest.raises(ValueError, match="no published ImageNet file for the ccnet stem at depth 18"):

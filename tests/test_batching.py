@@ -8,7 +8,9 @@ from segattn.data.errors import DatasetError
 from segattn.engine.launch import device_count, trainer_kwargs
 
 RECIPES = {"ccnet_r101_cityscapes": 8, "danet_r101_cityscapes": 8, "nonlocal_r101_cityscapes": 8,
-           "ccnet_r101_ade20k": 16, "danet_r101_ade20k": 16, "nonlocal_r101_ade20k": 16}
+           "ccnet_r101_ade20k": 16, "danet_r101_ade20k": 16, "nonlocal_r101_ade20k": 16,
+           "gcnet_r101_cityscapes": 8, "dnl_r101_cityscapes": 8, "emanet_r101_cityscapes": 8,
+           "gcnet_r101_ade20k": 16, "dnl_r101_ade20k": 16}
 
 
 def compose_train(*overrides: str):

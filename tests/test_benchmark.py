@@ -155,3 +155,22 @@ def test_benchmark_export_script_runs_on_a_tiny_input(tmp_path):
     table = load_script("benchmark_export").main(["--backbone", "resnet18", "--output-stride", "16", "--size", "32", "48",
                                                   "--warmup", "0", "--repeats", "1", "--out", str(tmp_path / "t.md")])
     assert "| ccnet |" in table and "onnxruntime fp32" in table and (tmp_path / "t.md").read_text() == table
+
+
+def test_gcnet_dnl_and_emanet_rows_run_in_both_benchmarks(tmp_path):
+    """The attention rows of the three blocks at 9x9, and the three heads in the head benchmark's config."""
+    from hydra import compose, initialize_config_dir
+
+    names = ["global context (GCNet)", "disentangled non-local matmul", "disentangled non-local sdpa",
+             "EM attention (EMANet; 64 bases x 3 stages)"]
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "benchmark_attention.py"), "--sizes", "9x9", "--devices", "cpu",
+         "--methods", "global context,disentangled,EM attention", "--warmup", "0", "--repeats", "1",
+         "--precision", "32-true", "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = list(csv.DictReader(open(tmp_path / "results.csv")))
+    assert [r["method"] for r in rows] == names and all(float(r["peak_mb"]) > 0 for r in rows)
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("benchmark")
+    assert {"gcnet", "dnl", "emanet"} <= set(cfg.heads) and cfg.heads.emanet._target_.endswith("EMAHead")

@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 from helpers.training_state import assert_same_training_state
 
 from segattn.data.synthetic import generate_cityscapes
+from segattn.checkpoints import read_file
 
 ROOT = Path(__file__).resolve().parents[1]
 STOP = re.compile(r"SIGTERM seen by (\d) of 2 processes: rank (\d) stops after step (\d+)")
@@ -90,7 +90,7 @@ def test_one_signalled_task_stops_both_at_the_same_step_and_the_requeued_job_res
     step = stopped_at(outputs)
     assert "data.global_batch_size=4 over 2 processes: batch 2 per process" in outputs[0]
     assert "DDP with SyncBatchNorm selected" in outputs[0]
-    hpc = torch.load(run_dir / "hpc_ckpt_1.ckpt", map_location="cpu", weights_only=False)
+    hpc = read_file(run_dir / "hpc_ckpt_1.ckpt")
     assert hpc["global_step"] == step and 2 <= step < steps
     assert sorted(run_dir.glob("hpc_ckpt_*.ckpt")) == [run_dir / "hpc_ckpt_1.ckpt"]
     assert (tmp_path / "scontrol.log").read_text().split() == ["requeue", "4242"]  # rank 0 only
@@ -116,5 +116,5 @@ def test_a_late_second_signal_neither_hangs_nor_splits_the_step(images, tmp_path
     if tasks[1].poll() is None:
         tasks[1].send_signal(15)  # after the agreement, while the tasks save, requeue and stop
     step = stopped_at(finish(tasks))
-    assert torch.load(run_dir / "hpc_ckpt_1.ckpt", map_location="cpu", weights_only=False)["global_step"] == step
+    assert read_file(run_dir / "hpc_ckpt_1.ckpt")["global_step"] == step
     assert (tmp_path / "scontrol.log").read_text().split() == ["requeue", "4242"]

@@ -8,6 +8,7 @@ import torch
 import segattn
 from segattn.cli.convert import main as convert_main
 from segattn.convert import ConversionError, convert_checkpoint
+from segattn.checkpoints import read_file
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mmseg-tiny"
 STEMS = sorted(p.stem for p in FIXTURES.glob("*.pth"))
@@ -78,7 +79,7 @@ def test_align_corners_flag_and_dataset_override(tmp_path):
 
 
 def _edited_copy(tmp_path: Path, stem: str, edit, name: str) -> Path:
-    data = torch.load(FIXTURES / f"{stem}.pth", weights_only=False)
+    data = read_file(FIXTURES / f"{stem}.pth")
     edit(data)
     path = tmp_path / name
     torch.save(data, path)
@@ -132,3 +133,51 @@ def test_class_names_need_meta_or_dataset(tmp_path):
     assert len(ckpt["class_names"]) == 150 and ckpt["class_names"][0] == "wall"
     with pytest.raises(ConversionError, match="classifier has 150 outputs but 19 class names"):
         convert_checkpoint(renamed, dataset="cityscapes")
+
+
+MMSEG_0X_CONFIG = """norm_cfg = dict(type='SyncBN', requires_grad=True)
+model = dict(
+    type='EncoderDecoder',
+    backbone=dict(type='ResNetV1c', depth=50, num_stages=4, out_indices=(0, 1, 2, 3), dilations=(1, 1, 2, 4),
+                  strides=(1, 2, 1, 1), norm_cfg=norm_cfg, contract_dilation=True),
+    decode_head=dict(type='DAHead', in_channels=2048, channels=512, num_classes=19, norm_cfg=norm_cfg,
+                     align_corners=True, loss_decode=dict(type='CrossEntropyLoss', loss_weight=1.0)))
+dataset_type = 'CityscapesDataset'
+data_root = 'data/cityscapes/'
+"""
+
+
+def test_a_renamed_zoo_file_takes_its_settings_from_its_own_config_text(tmp_path):
+    """A 769x769 model renamed ``model.pth``: the name no longer says align_corners=True or Cityscapes; the
+    config text mmseg 0.x keeps in ``meta["config"]`` does (read as syntax, never run)."""
+    stem = next(s for s in STEMS if s.startswith("danet"))
+    x, expected, _ = _reference(stem)
+
+    def renamed_meta(config):
+        def edit(data):
+            data["meta"] = {"config": config} if config else {}
+        return edit
+
+    bare = _edited_copy(tmp_path, stem, renamed_meta(None), "model.pth")
+    with pytest.raises(ConversionError, match="pass --dataset cityscapes or ade20k"):
+        convert_checkpoint(bare)
+    ckpt, summary = convert_checkpoint(bare, dataset="cityscapes")  # the name's rule: align_corners=False, wrong here
+    assert ckpt["config"]["model"]["align_corners"] is False and "align_corners=False (mmseg's default" in summary
+    described = _edited_copy(tmp_path, stem, renamed_meta(MMSEG_0X_CONFIG), "described.pth")
+    ckpt, summary = convert_checkpoint(described)
+    for note in ("dataset=cityscapes (the file's meta config)", "align_corners=True (the file's meta config)",
+                 "output_stride=8 (the file's meta config)"):
+        assert note in summary
+    assert ckpt["class_names"][0] == "road" and ckpt["config"]["eval"]["mode"] == "slide"  # the 769x769 test pipeline
+    from segattn.models.checkpoint import build_model
+
+    with torch.no_grad():
+        assert _rel_error(build_model(ckpt, "described").double()(x), expected) < 1e-6
+    d16 = _edited_copy(tmp_path, stem, renamed_meta(MMSEG_0X_CONFIG.replace("dilations=(1, 1, 2, 4)", "dilations=(1, 1, 1, 2)")
+                                                   .replace("strides=(1, 2, 1, 1)", "strides=(1, 2, 2, 1)")), "d16.pth")
+    ckpt, summary = convert_checkpoint(d16)
+    assert "output_stride=16 (the file's meta config)" in summary and ckpt["config"]["backbone"]["output_stride"] == 16
+    hostile = _edited_copy(tmp_path, stem, renamed_meta("import os\nos.system('touch ran')\ndataset_type = 'ADE20KDataset'"),
+                           "hostile.pth")
+    _, summary = convert_checkpoint(hostile, dataset="cityscapes")  # the text is parsed, not executed
+    assert not Path("ran").exists() and "dataset=cityscapes (given)" in summary

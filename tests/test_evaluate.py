@@ -37,7 +37,7 @@ def run(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("e2e")
     overrides = [
         "head=fcn", "backbone=resnet18", "head.channels=16", "model.aux_channels=16",
-        f"data.root={tmp / 'cityscapes'}", "data.generate.num_train=4", "data.generate.num_val=2",
+        "data.root=cityscapes", "data.generate.num_train=4",  # relative to the cwd: stored absolute "data.generate.num_val=2",
         "++data.generate.num_test=1", "data.generate.height=64", "data.generate.width=128",
         "data.batch_size=2", "data.val_batch_size=1", "data.train_transform.crop_size=[64,64]",
         "trainer.max_steps=2", "trainer.val_check_interval=2",
@@ -46,6 +46,7 @@ def run(tmp_path_factory) -> Path:
     ]
     done = subprocess.run([sys.executable, str(REPO / "train.py"), *overrides], cwd=tmp, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert f"generating the built-in data under {tmp / 'cityscapes'} (first use" in done.stdout
     _add_instance_maps(tmp / "cityscapes")
     return tmp / "run"
 
@@ -147,15 +148,23 @@ def test_test_split_exports_predictions_without_metrics(run, tmp_path):
         run_eval(f"ckpt={run}", f"eval.out={out}", "eval.split=test")
 
 
-def test_demo_writes_colour_masks_and_overlays(run, tmp_path):
-    images = tmp_path / "images"
-    images.mkdir()
-    for i, (h, w) in enumerate([(40, 50), (30, 70)]):
-        cv2.imwrite(str(images / f"img{i}.jpg"), np.random.default_rng(i).integers(0, 255, (h, w, 3), dtype=np.uint8))
-    out = tmp_path / "demo"
-    run_eval(f"ckpt={run}", f"eval.images={images}", f"eval.out={out}")
-    assert Image.open(out / "img1_color.png").size == (70, 30)
-    assert Image.open(out / "img0_overlay.png").size == (50, 40)
+def test_the_run_stores_its_data_root_absolute_so_evaluation_elsewhere_finds_it(run):
+    from segattn.checkpoints import read_segattn_checkpoint
+
+    stored = read_segattn_checkpoint(run / "checkpoints" / "best.ckpt")["config"]["data"]["root"]
+    assert stored == str(run.parent / "cityscapes")  # trained with data.root=cityscapes in run.parent
+    assert Path.cwd() != run.parent and "road" in run_eval(f"ckpt={run}", f"eval.out={run.parent / 'elsewhere'}")["per_class"]
+
+
+def test_another_datasets_class_names_are_an_error_unless_allowed(run, tmp_path):
+    renamed = _write_checkpoint(run, tmp_path / "renamed.ckpt",
+                                lambda c: c.update(class_names=["street", *c["class_names"][1:]]))
+    with pytest.raises(EvaluationError, match=r"class names differ from those .*renamed.ckpt was trained on \(dataset vs "
+                                              r"checkpoint, 1 of 19: 0: 'road' vs 'street'\).* pass "
+                                              r"eval.allow_other_class_names=true"):
+        run_eval(f"ckpt={renamed}", f"eval.out={tmp_path / 'no'}")
+    assert not (tmp_path / "no").exists()
+    assert "mIoU" in run_eval(f"ckpt={renamed}", f"eval.out={tmp_path / 'yes'}", "eval.allow_other_class_names=true")
 
 
 def test_onnx_runtime_backend_gives_the_same_report_as_the_checkpoint(run, tmp_path):
@@ -201,7 +210,7 @@ def test_bad_checkpoints_are_one_clear_message(run, tmp_path):
     with pytest.raises(EvaluationError, match="run folder without checkpoints/best.ckpt or checkpoints/last.ckpt"):
         run_eval(f"ckpt={tmp_path}")
     (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
-    with pytest.raises(EvaluationError, match="not a readable PyTorch checkpoint"):
+    with pytest.raises(EvaluationError, match="junk.ckpt is not a PyTorch checkpoint"):
         run_eval(f"ckpt={tmp_path / 'junk.ckpt'}")
     wider = _write_checkpoint(run, tmp_path / "wider.ckpt", lambda c: c["config"]["head"].update(channels=32))
     shape_message = r"do not fit the model .* with another shape, checkpoint vs model \(e\.g\. head"

@@ -28,6 +28,7 @@ def compose_run(data_root, run_dir, *overrides):
 @pytest.mark.parametrize("overrides", [
     ["head=fcn"], ["head=ccnet"], ["head=danet"], ["head=nonlocal"],
     ["head=nonlocal", "head.mode=concatenation", "head.sub_sample=true"],
+    ["head=gcnet"], ["head=dnl"], ["head=emanet", "head.ema_channels=16", "head.num_bases=8"],
     ["head=fcn", "backbone.attention=se"], ["head=fcn", "backbone.attention=cbam"],
 ], ids=lambda o: ",".join(o))
 def test_head_trains_and_validates(tiny_cityscapes, tmp_path, overrides):
@@ -40,6 +41,7 @@ def test_head_trains_and_validates(tiny_cityscapes, tmp_path, overrides):
 ATTENTION = {  # tiny model name -> the attention blocks' classes whose every parameter must get a gradient
     "ccnet": ("CrissCrossAttention",), "danet": ("PositionAttention", "ChannelAttention"),
     "nonlocal": ("NonLocal2d",), "nonlocal_concatenation_subsampled": ("NonLocal2d",),
+    "gcnet": ("GlobalContextBlock",), "gcnet_avg_add_mul": ("GlobalContextBlock",), "dnl": ("DisentangledNonLocal2d",),
     "ccnet_cbam_aligned": ("CrissCrossAttention", "CBAM"), "danet_se": ("PositionAttention", "SqueezeExcitation"),
 }
 

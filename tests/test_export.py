@@ -59,6 +59,8 @@ def test_the_attention_term_matters_so_the_comparison_is_not_vacuous():
 def test_unsupported_options_are_refused_in_one_message(tmp_path):
     with pytest.raises(ExportError, match=r"head.nl_block uses scaled_dot_product_attention .* opset 14; got opset 11"):
         export_model(tiny_model("nonlocal"), tmp_path / "m.onnx", "onnx", opset=11)
+    with pytest.raises(ExportError, match=r"head.dnl_block uses scaled_dot_product_attention .* opset 14; got opset 11"):
+        export_model(tiny_model("dnl"), tmp_path / "m.onnx", "onnx", opset=11)
     with pytest.raises(ExportError, match=r"export format must be one of \['onnx', 'torchscript'\], got 'tflite'"):
         segattn.export_model(tiny_model("fcn"), tmp_path / "m.tflite", "tflite")
     assert not list(tmp_path.iterdir())  # nothing half-written

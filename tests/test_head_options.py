@@ -5,10 +5,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from segattn.inference.passes import predict_probabilities
-from segattn.models.heads import DANetHead, FCNHead, NonLocalHead, RCCAHead
+from segattn.models.heads import DANetHead, DNLHead, EMAHead, FCNHead, NonLocalHead, RCCAHead
 from segattn.models.normalization import InputNormalization
 
-HEADS = [RCCAHead, DANetHead, NonLocalHead, FCNHead]
+HEADS = [RCCAHead, DANetHead, NonLocalHead, FCNHead, DNLHead, EMAHead]  # GCHead: its block's ReLU is the paper's
 
 
 @pytest.mark.parametrize("head", HEADS, ids=lambda h: h.__name__)
@@ -74,3 +74,16 @@ def test_predict_probabilities_resizes_with_the_model_align_corners(align_corner
     assert torch.allclose(probs, expected)
     other = F.interpolate(model.logits, size=(7, 9), mode="bilinear", align_corners=not align_corners).softmax(1)
     assert not torch.allclose(probs, other)
+
+
+def test_emanet_mid_conv_is_frozen_and_concat_input_is_optional():
+    head = EMAHead(8, 3, channels=4, ema_channels=6, num_bases=5)
+    assert not any(p.requires_grad for p in head.ema_mid_conv.parameters()) and head.conv_cat[0].in_channels == 12
+    big = EMAHead(8, 3, channels=4, ema_channels=256, num_bases=5)  # kaiming normal, fan_out 256, as mmcv's ConvModule
+    assert abs(big.ema_mid_conv.weight.std().item() / (2 / 256) ** 0.5 - 1) < 0.05 and not big.ema_mid_conv.bias.any()
+    plain = EMAHead(8, 3, channels=4, ema_channels=6, num_bases=5, concat_input=False).eval()
+    x = torch.randn(2, 8, 5, 6)
+    with torch.no_grad():
+        feats = plain.ema_in_conv(x)
+        recon = plain.ema_out_conv(F.relu(plain.ema_module(plain.ema_mid_conv(feats))))
+        assert plain.conv_cat is None and torch.equal(plain(x)["out"], plain.cls(plain.bottleneck(F.relu(feats + recon))))

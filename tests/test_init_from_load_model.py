@@ -11,6 +11,7 @@ import segattn
 from segattn.cli.train import train
 from segattn.engine.init_from import InitFromError, init_from
 from segattn.models.build import build_segmentor
+from segattn.checkpoints import read_file
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures" / "mmseg-tiny"
@@ -27,7 +28,7 @@ def test_init_from_a_zoo_file_trains_and_the_checkpoint_loads(tiny_cityscapes, t
                       "model.align_corners=true", "backbone.pretrained=/no/imagenet/file.pth")  # skipped
     train(cfg)
     assert f"init_from: 173 tensors from {CCNET.name} (mmseg file)" in capsys.readouterr().out
-    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    ckpt = read_file(tmp_path / "run" / "checkpoints" / "last.ckpt")
     assert ckpt["global_step"] == 2 and ckpt["config"]["model"]["align_corners"] is True
     model = segattn.load_model(tmp_path / "run" / "checkpoints" / "last.ckpt")
     assert not model.training and model.align_corners and model.class_names[0] == "road"
@@ -42,7 +43,7 @@ def test_init_from_copies_weights_and_reinitialises_classifiers_on_another_class
     fresh_cls = model.head.cls[1].weight.clone()
     report = init_from(model, FCN_ADE)
     assert report.endswith("150 classes in the file, 19 here: classifiers re-initialised (aux_head.cls.1, head.cls.1)")
-    source = torch.load(FCN_ADE, weights_only=False)["state_dict"]
+    source = read_file(FCN_ADE)["state_dict"]
     assert torch.equal(model.head.conv_cat[0].weight, source["decode_head.conv_cat.conv.weight"])
     assert torch.equal(model.backbone.stem[0].weight, source["backbone.stem.0.weight"])
     assert torch.equal(model.head.cls[1].weight, fresh_cls)
@@ -91,3 +92,18 @@ def test_checkpoints_of_the_earlier_nested_deep_stem_still_load(tmp_path):
               "model": {"aux_channels": 8}}
     loaded = build_model({"state_dict": state, "config": config, "class_names": ["a", "b", "c"]}, "old.ckpt")
     assert torch.equal(loaded.backbone.stem[6].weight, model.backbone.stem[6].weight)
+
+
+def test_init_from_refuses_another_input_normalisation_and_names_other_settings(tiny_cityscapes, tmp_path):
+    """Zoo weights expect ImageNet RGB: a run set up as the official CCNet (BGR caffe means, no std) would
+    feed them other inputs, so it is refused unless asked; another align_corners is reported."""
+    caffe = ["model.normalization.mean=[104.00698793,116.66876762,122.67891434]", "model.normalization.std=null",
+             "model.normalization.channel_order=bgr", "model.align_corners=true"]
+    model = build_segmentor(compose_run(tiny_cityscapes, tmp_path / "run", *CCNET_TINY, *caffe), 19)
+    with pytest.raises(InitFromError, match=r"was trained on inputs normalised as ImageNet RGB, this run's "
+                                            r"model.normalization is .*'channel_order': 'bgr'.* pass "
+                                            r"model.init_from_other_normalization=true"):
+        init_from(model, CCNET)
+    report = init_from(model, CCNET, allow_other_normalization=True)
+    assert "the file was trained with align_corners=False, this run uses model.align_corners=True" in report
+    assert torch.equal(model.backbone.stem[0].weight, read_file(CCNET)["state_dict"]["backbone.stem.0.weight"])

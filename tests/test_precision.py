@@ -4,7 +4,10 @@ import pytest
 import torch
 
 from segattn.engine.launch import training_precision
-from segattn.models.attention import CBAM, ChannelAttention, CrissCrossAttention, NonLocal2d, PositionAttention, SqueezeExcitation
+from segattn.models.attention import (
+    CBAM, ChannelAttention, CrissCrossAttention, DisentangledNonLocal2d, EMAttention, GlobalContextBlock, NonLocal2d,
+    PositionAttention, SqueezeExcitation,
+)
 from segattn.utils import precision
 from segattn.utils.precision import autocast_dtype, cpuinfo_has_bf16, fastest_precision, inference_autocast, resolve_precision
 
@@ -57,6 +60,24 @@ def _gated(block):
     return block
 
 
+def _global_context(**kwargs):
+    block = GlobalContextBlock(32, **kwargs)
+    for transform in filter(None, (block.channel_add_conv, block.channel_mul_conv)):
+        torch.nn.init.normal_(transform[3].weight, std=0.1)
+    return block
+
+
+class _EMAResidual(torch.nn.Module):
+    """``x + EMA(x)``: EM attention carries no gradient itself (as in EMAHead, the input's reaches it through a residual)."""
+
+    def __init__(self):
+        super().__init__()
+        self.ema = EMAttention(32, num_bases=8)
+
+    def forward(self, x):
+        return x + self.ema(x)
+
+
 BLOCKS = {
     "criss_cross": lambda: CrissCrossAttention(32),
     "pam": lambda: PositionAttention(32),
@@ -66,6 +87,10 @@ BLOCKS = {
     "nonlocal_sub": lambda: NonLocal2d(32, sub_sample=True),
     "se": lambda: SqueezeExcitation(32),
     "cbam": lambda: CBAM(32),
+    "global_context": _global_context,
+    "global_context_avg_add_mul": lambda: _global_context(pooling_type="avg", fusion_types=("channel_add", "channel_mul")),
+    **{f"dnl_{'sdpa' if sdpa else 'matmul'}": (lambda u=sdpa: DisentangledNonLocal2d(32, use_sdpa=u)) for sdpa in (False, True)},
+    "em_attention": _EMAResidual,
 }
 
 

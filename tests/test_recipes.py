@@ -18,7 +18,8 @@ from segattn.models.heads import FCNHead
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mmseg-tiny"
 MMSEG = ["ccnet_r101_cityscapes_mmseg", "danet_r101_cityscapes", "nonlocal_r101_cityscapes",
-         "ccnet_r101_ade20k", "danet_r101_ade20k", "nonlocal_r101_ade20k"]
+         "ccnet_r101_ade20k", "danet_r101_ade20k", "nonlocal_r101_ade20k",
+         "gcnet_r101_cityscapes", "gcnet_r101_ade20k", "dnl_r101_cityscapes", "dnl_r101_ade20k", "emanet_r101_cityscapes"]
 
 
 def _recipe(name: str) -> dict:
@@ -222,3 +223,21 @@ def test_official_ccnet_recipe_builds_the_release_loss_and_schedule():
     for step in (0, 1, 30000, 59999):
         for base, factor in zip(scheduler.base_lrs, scheduler.lr_lambdas):
             assert base * factor(step) == pytest.approx(0.01 * (1 - step / 60000) ** 0.9, rel=1e-12)
+
+
+@pytest.mark.parametrize("name,head_shapes", [
+    ("gcnet_r101_cityscapes", {"head.gc_block.channel_add_conv.0.weight": (128, 512, 1, 1),
+                               "head.bottleneck.0.weight": (512, 2560, 3, 3)}),
+    ("dnl_r101_ade20k", {"head.dnl_block.g.weight": (256, 512, 1, 1), "head.dnl_block.conv_mask.weight": (1, 512, 1, 1),
+                         "head.cls.1.weight": (150, 512, 1, 1)}),
+    ("emanet_r101_cityscapes", {"head.ema_module.bases": (1, 512, 64), "head.bottleneck.0.weight": (256, 512, 3, 3),
+                                "head.conv_cat.0.weight": (256, 2304, 3, 3)}),
+])
+def test_family_recipes_build_the_zoo_head_widths(name, head_shapes):
+    """The R101 zoo files' decode-head tensors (mmseg names mapped by the converter) have these shapes."""
+    from segattn.models.build import build_segmentor
+
+    cfg = _recipe(name)
+    cfg["backbone"]["pretrained"] = None
+    state = build_segmentor(cfg, 150 if "ade20k" in name else 19).state_dict()
+    assert {k: tuple(state[k].shape) for k in head_shapes} == head_shapes

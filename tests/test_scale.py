@@ -19,6 +19,7 @@ from segattn.data.synthetic import generate_cityscapes
 from segattn.engine.launch import trainer_kwargs
 from helpers.training_state import assert_same_training_state
 from segattn.utils.resumable import ResumableLoader, ResumableSampler, eval_sampler
+from segattn.checkpoints import read_file
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADS = ("fcn", "ccnet", "danet", "nonlocal")
@@ -63,7 +64,7 @@ def start_and_signal(overrides: list[str], checkpoint: Path, signum: int, **extr
 
 
 def ckpt(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=False)
+    return read_file(path)
 
 
 def losses(csv_file: Path) -> dict[int, float]:

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from segattn.utils.precision import fastest_precision
+from segattn.checkpoints import read_file
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,7 +39,7 @@ def test_two_steps_write_checkpoints_metrics_and_resume(tiny_cityscapes, tmp_pat
     assert set(metrics) >= {"mIoU", "aAcc", "mAcc", "per_class"} and "road" in metrics["per_class"]
     assert 0.0 <= metrics["mIoU"] <= 100.0
     for name in ("last.ckpt", "best.ckpt"):
-        ckpt = torch.load(run_dir / "checkpoints" / name, map_location="cpu", weights_only=False)
+        ckpt = read_file(run_dir / "checkpoints" / name)
         assert ckpt["global_step"] == 2
         assert ckpt["config"]["head"]["_target_"].endswith("FCNHead")
         assert ckpt["config"]["trainer"]["precision"] == fastest_precision("cpu")  # auto, stored resolved
@@ -49,7 +49,7 @@ def test_two_steps_write_checkpoints_metrics_and_resume(tiny_cityscapes, tmp_pat
     resumed = tmp_path / "resumed"
     run_train("head=fcn", *tiny_overrides(tiny_cityscapes, resumed, steps=4), f"ckpt_path={run_dir}",
               "trainer.log_every_n_steps=1")
-    ckpt = torch.load(resumed / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    ckpt = read_file(resumed / "checkpoints" / "last.ckpt")
     assert ckpt["global_step"] == 4
     lrs = ckpt["lr_schedulers"][0]
     assert lrs["last_epoch"] == 4  # the poly schedule continued from step 2, not from 0
@@ -95,6 +95,6 @@ def test_compiled_model_trains_and_saves_plain_parameter_names(tiny_cityscapes, 
     run_dir = tmp_path / "run"
     proc = run_train("head=ccnet", "model.compile=eager", *tiny_overrides(tiny_cityscapes, run_dir, steps=2))
     assert "| mIoU |" in proc.stdout
-    ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    ckpt = read_file(run_dir / "checkpoints" / "last.ckpt")
     names = list(ckpt["state_dict"])
     assert "model.head.cca.gamma" in names and not any("_orig_mod" in n for n in names)

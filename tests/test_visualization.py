@@ -165,7 +165,7 @@ def test_overlay_blends_class_colours_and_keeps_ignored_pixels():
 # --- the visualiser script on a checkpoint --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("head,panels", [("ccnet", 2), ("danet", 2), ("nonlocal", 1)])
+@pytest.mark.parametrize("head,panels", [("ccnet", 2), ("danet", 2), ("nonlocal", 1), ("dnl", 1)])
 def test_visualize_attention_script_writes_the_grid(tmp_path, head, panels):
     script = load_script("visualize_attention")
     ckpt = random_checkpoint(tmp_path, head)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from segattn.cli.config import CONFIG_DIR
 from segattn.cli.errors import one_line_errors
@@ -22,7 +22,7 @@ def predict(cfg: DictConfig) -> int:
     from segattn.utils.device import resolve_device
 
     check_passes(cfg)
-    files = find_images(str(cfg.images))
+    files = find_images([str(i) for i in cfg.images] if OmegaConf.is_list(cfg.images) else str(cfg.images))
     model = load_model(str(cfg.ckpt))
     pipeline = model.test_pipeline
     settings = {**cfg, **fill_passes(cfg, pipeline["eval"])}

@@ -1,6 +1,6 @@
 """mmsegmentation model-zoo files: ``{"meta": {...}, "state_dict": {"backbone.*", "decode_head.*", "auxiliary_head.*"}}``.
 
-Heads: CCHead, DAHead, NLHead, FCNHead on ResNetV1c (``backbone.stem.*``, ``contract_dilation``,
+Heads: CCHead, DAHead, NLHead, GCHead, DNLHead, EMAHead, FCNHead on ResNetV1c (``backbone.stem.*``, ``contract_dilation``,
 BasicBlock's second conv undilated); an auxiliary FCNHead with one conv on layer3.
 """
 from __future__ import annotations
@@ -14,9 +14,10 @@ from segattn.convert.mapping import rename
 from segattn.convert.plan import Plan, conv_bn, out_channels
 from segattn.convert.resnet import infer_backbone
 
-SUPPORTED = {"CCHead": "ccnet", "DAHead": "danet", "NLHead": "nonlocal", "FCNHead": "fcn"}
+SUPPORTED = {"CCHead": "ccnet", "DAHead": "danet", "NLHead": "nonlocal", "GCHead": "gcnet", "DNLHead": "dnl",
+             "EMAHead": "emanet", "FCNHead": "fcn"}
 _OTHER_HEADS = {"psp_modules": "PSPHead", "aspp_modules": "ASPPHead", "image_pool": "ASPPHead",
-                "gc_block": "GCHead", "ema_module": "EMAHead", "enc_module": "EncHead", "apc_modules": "APCHead",
+                "enc_module": "EncHead", "apc_modules": "APCHead",
                 "dm_modules": "DMHead", "lateral_convs": "UPerHead/FPNHead", "object_context_block": "OCRHead",
                 "psa_out": "PSAHead", "ann": "ANNHead", "project": "ISAHead"}
 D = "decode_head"
@@ -35,6 +36,9 @@ def head_type(state: dict[str, Tensor]) -> str:
     if f"{D}.nl_block.g.conv.weight" in state:
         return "NLHead"
     names = {k.split(".")[1] for k in state if k.startswith(f"{D}.")}
+    for part, cls in (("gc_block", "GCHead"), ("dnl_block", "DNLHead"), ("ema_module", "EMAHead")):
+        if part in names:
+            return cls
     if names and names <= {"convs", "conv_cat", "conv_seg"}:
         return "FCNHead"
     found = next((cls for part, cls in _OTHER_HEADS.items() if part in names), None)
@@ -78,12 +82,67 @@ def _head_rules(state: dict[str, Tensor], kind: str) -> tuple[list, dict, list[s
                 "reduction": channels // out_channels(state, f"{nl}.g.conv.weight")}
         notes = [f"mode={mode}, use_scale=true (mmseg NLHead's defaults; dot_product has the same tensors)"]
         return rules, head, notes
+    if kind in _FAMILY_RULES:
+        return _FAMILY_RULES[kind](state)
     num_convs = len({k.split(".")[2] for k in state if k.startswith(f"{D}.convs.")})
     rules = [r for i in range(num_convs) for r in conv_bn(f"{D}.convs.{i}", f"head.convs.{i}")]
     rules += [*conv_bn(f"{D}.conv_cat", "head.conv_cat"), (f"{D}.conv_seg.", "head.cls.1.")]
     head = {"name": "fcn", "channels": out_channels(state, f"{D}.convs.0.conv.weight"), "num_convs": num_convs,
             "concat_input": f"{D}.conv_cat.conv.weight" in state}
     return rules, head, []
+
+
+def _concatenating(state: dict[str, Tensor], cls: str) -> None:
+    if f"{D}.conv_cat.conv.weight" not in state:
+        raise ConversionError(f"{cls} without concat_input is not supported (segattn's head always concatenates)")
+
+
+def _gc_rules(state: dict[str, Tensor]) -> tuple[list, dict, list[str]]:
+    _concatenating(state, "GCHead")
+    gc = f"{D}.gc_block"
+    rules = [*conv_bn(f"{D}.convs.0", "head.conv_in"), (f"{gc}.", "head.gc_block."),
+             *conv_bn(f"{D}.convs.1", "head.conv_gc"), *conv_bn(f"{D}.conv_cat", "head.bottleneck"),
+             (f"{D}.conv_seg.", "head.cls.1.")]
+    channels = out_channels(state, f"{D}.convs.0.conv.weight")
+    fusions = [f for f in ("channel_add", "channel_mul") if f"{gc}.{f}_conv.0.weight" in state]
+    if not fusions:
+        raise ConversionError(f"it has no {gc}.channel_add_conv / channel_mul_conv (a GCHead always has one)")
+    planes = out_channels(state, f"{gc}.{fusions[0]}_conv.0.weight")
+    head = {"name": "gcnet", "channels": channels, "ratio": planes / channels, "fusion_types": fusions,
+            "pooling_type": "att" if f"{gc}.conv_mask.weight" in state else "avg"}
+    return rules, head, []
+
+
+def _dnl_rules(state: dict[str, Tensor]) -> tuple[list, dict, list[str]]:
+    _concatenating(state, "DNLHead")
+    dnl = f"{D}.dnl_block"
+    rules = [*conv_bn(f"{D}.convs.0", "head.conv_in"), (f"{dnl}.g.conv.", "head.dnl_block.g."),
+             (f"{dnl}.theta.conv.", "head.dnl_block.theta."), (f"{dnl}.phi.conv.", "head.dnl_block.phi."),
+             (f"{dnl}.conv_out.", "head.dnl_block.conv_out."), (f"{dnl}.conv_mask.", "head.dnl_block.conv_mask."),
+             *conv_bn(f"{D}.convs.1", "head.conv_dnl"), *conv_bn(f"{D}.conv_cat", "head.bottleneck"),
+             (f"{D}.conv_seg.", "head.cls.1.")]
+    channels = out_channels(state, f"{D}.convs.0.conv.weight")
+    head = {"name": "dnl", "channels": channels, "mode": "embedded_gaussian", "use_scale": True, "temperature": 0.05,
+            "reduction": channels // out_channels(state, f"{dnl}.g.conv.weight")}
+    return rules, head, ["mode=embedded_gaussian, use_scale=true, temperature=0.05 (mmseg DNLHead's defaults; "
+                         "not stored in the weights)"]
+
+
+def _ema_rules(state: dict[str, Tensor]) -> tuple[list, dict, list[str]]:
+    rules = [*conv_bn(f"{D}.ema_in_conv", "head.ema_in_conv"), (f"{D}.ema_mid_conv.conv.", "head.ema_mid_conv."),
+             (f"{D}.ema_module.bases", "head.ema_module.bases"), *conv_bn(f"{D}.ema_out_conv", "head.ema_out_conv"),
+             *conv_bn(f"{D}.bottleneck", "head.bottleneck"), *conv_bn(f"{D}.conv_cat", "head.conv_cat"),
+             (f"{D}.conv_seg.", "head.cls.1.")]
+    bases = state.get(f"{D}.ema_module.bases")
+    if bases is None or bases.dim() != 3:
+        raise ConversionError(f"it has no 1 x C x K {D}.ema_module.bases (an EMAHead always has them)")
+    head = {"name": "emanet", "channels": out_channels(state, f"{D}.bottleneck.conv.weight"),
+            "ema_channels": out_channels(state, f"{D}.ema_in_conv.conv.weight"), "num_bases": int(bases.shape[2]),
+            "num_stages": 3, "momentum": 0.1, "concat_input": f"{D}.conv_cat.conv.weight" in state}
+    return rules, head, ["num_stages=3, momentum=0.1 (mmseg EMAHead's zoo settings; not stored in the weights)"]
+
+
+_FAMILY_RULES = {"GCHead": _gc_rules, "DNLHead": _dnl_rules, "EMAHead": _ema_rules}
 
 
 def _aux(state: dict[str, Tensor]) -> tuple[list, dict]:

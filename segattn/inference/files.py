@@ -50,10 +50,12 @@ def find_images(specs: str | Sequence[str]) -> list[tuple[Path, Path]]:
         raise ImageInputError(f"images={specs}: expected image files ({', '.join(IMAGE_SUFFIXES)}), folders or globs "
                               f"that match some, found none")
     unique = list(dict.fromkeys(found))  # a file named twice is predicted once
-    names = [name for _, name in output_names(unique)]
+    names = [name for _, name in unique]
     if len(set(names)) != len(names):  # the same relative path from two of the given folders or globs
         clash = next(n for n in names if names.count(n) > 1)
-        raise ImageInputError(f"images={specs}: two inputs would both write {clash}_color.png; give them separately")
+        paths = [str(path) for path, name in unique if name == clash]
+        raise ImageInputError(f"images={specs}: {' and '.join(paths)} would both be written as "
+                              f"{clash.with_suffix('')}_color.png; predict them in separate runs (other out=)")
     return output_names(unique)
 
 

@@ -14,10 +14,12 @@ from typing import Iterator, Optional
 
 from torch import Tensor, nn
 
-from segattn.models.attention import ChannelAttention, CrissCrossAttention, NonLocal2d, PositionAttention
+from segattn.models.attention import (
+    ChannelAttention, CrissCrossAttention, DisentangledNonLocal2d, NonLocal2d, PositionAttention,
+)
 
 KINDS = {CrissCrossAttention: "criss_cross", PositionAttention: "position", ChannelAttention: "channel",
-         NonLocal2d: "non_local"}
+         DisentangledNonLocal2d: "disentangled_non_local", NonLocal2d: "non_local"}  # subclasses before their base
 
 
 @dataclass
@@ -25,7 +27,8 @@ class AttentionRecord:
     """One call of an attention block, on the CPU in float32.
 
     ``weights``: criss-cross ``B x h x w x (h + w)`` (``[..., :h]`` over the column, ``[..., h:]`` over
-    the row), position ``B x hw x hw``, non-local ``B x hw x N`` (``key_size`` = the N key positions as
+    the row), position ``B x hw x hw``, non-local ``B x hw x N``, disentangled non-local ``B x hw x hw``
+    (its whitened pairwise term) (``key_size`` = the N key positions as
     a grid), channel ``B x C x C``. ``size``: ``(h, w)`` of the block's input; ``features``: the
     ``B x C x h x w`` input (channel attention only, to find the strongest channel at a point).
     """
@@ -42,7 +45,8 @@ def _ask_for_weights(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tupl
 
 
 def kind_of(module: nn.Module) -> Optional[str]:
-    """``"criss_cross"``, ``"position"``, ``"channel"``, ``"non_local"``, or None for other modules."""
+    """``"criss_cross"``, ``"position"``, ``"channel"``, ``"disentangled_non_local"``, ``"non_local"``, or None
+    for other modules."""
     return next((kind for cls, kind in KINDS.items() if isinstance(module, cls)), None)
 
 
@@ -51,7 +55,7 @@ def _keep_weights(records: list, module: nn.Module, args: tuple, kwargs: dict, o
     x = args[0] if args else kwargs["x"]
     kind = kind_of(module)
     size = tuple(x.shape[-2:])
-    key_size = tuple(module.pool(x[:1, :1]).shape[-2:]) if kind == "non_local" else size
+    key_size = tuple(module.pool(x[:1, :1]).shape[-2:]) if isinstance(module, NonLocal2d) else size
     features = x.detach().float().cpu() if kind == "channel" else None
     records.append(AttentionRecord(kind, weights.detach().float().cpu(), size, key_size, features))
     return out

@@ -14,7 +14,7 @@ from segattn.visualization.draw import (
 from segattn.visualization.maps import channel_affinities, criss_cross_map, dense_map, feature_cell, upsample_map
 
 NAMES = {"criss_cross": "criss-cross", "position": "DANet position attention", "non_local": "non-local",
-         "channel": "DANet channel attention"}
+         "disentangled_non_local": "disentangled non-local (pairwise)", "channel": "DANet channel attention"}
 
 
 class Panel(NamedTuple):

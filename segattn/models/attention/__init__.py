@@ -1,9 +1,14 @@
-"""The five attention designs as plain nn.Modules: criss-cross (CCNet), position and channel
-attention (DANet), non-local, squeeze-and-excitation and CBAM."""
+"""The attention designs as plain nn.Modules: criss-cross (CCNet), position and channel attention (DANet),
+non-local, disentangled non-local (DNL), global context (GCNet), EM attention (EMANet),
+squeeze-and-excitation and CBAM."""
 from segattn.models.attention.cbam import CBAM
 from segattn.models.attention.criss_cross import CrissCrossAttention
+from segattn.models.attention.disentangled_non_local import DisentangledNonLocal2d
 from segattn.models.attention.dual import ChannelAttention, PositionAttention
+from segattn.models.attention.em_attention import EMAttention
+from segattn.models.attention.global_context import GlobalContextBlock
 from segattn.models.attention.non_local import NonLocal2d
 from segattn.models.attention.se import SqueezeExcitation
 
-__all__ = ["CBAM", "ChannelAttention", "CrissCrossAttention", "NonLocal2d", "PositionAttention", "SqueezeExcitation"]
+__all__ = ["CBAM", "ChannelAttention", "CrissCrossAttention", "DisentangledNonLocal2d", "EMAttention",
+           "GlobalContextBlock", "NonLocal2d", "PositionAttention", "SqueezeExcitation"]

@@ -1,4 +1,5 @@
-"""1x1 convolutions of one input as a single matmul, written as tokens: the q/k/v projections of attention."""
+"""1x1 convolutions of one input as a single matmul, written as tokens: the q/k/v projections of attention;
+and the query-independent map over positions of a 1x1 conv to one channel (GCNet's context, DNL's unary term)."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -26,3 +27,8 @@ def project_tokens(x: Tensor, convs: Sequence[nn.Conv2d]) -> Tensor:
     """``x: B x C x H x W`` through the 1x1 ``convs`` -> ``B x HW x sum(C_i)``, the convs' outputs side by side;
     split the result along the last dimension for the per-conv views."""
     return project(x, *stacked_weights(convs))
+
+
+def position_softmax(conv: nn.Conv2d, x: Tensor) -> Tensor:
+    """``x: B x C x H x W`` -> ``B x HW`` weights, ``softmax_j(w . x_j + b)`` over positions, of the 1x1 ``conv`` (C -> 1)."""
+    return conv(x).flatten(1).softmax(-1)

@@ -1,0 +1,77 @@
+"""mmseg zoo-format GCNet, DNL and EMANet files convert to segattn models that give mmseg 1.2.2's own logits (float64)."""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import segattn
+from segattn.checkpoints import read_file
+from segattn.convert import ConversionError, convert_checkpoint
+from segattn.models.checkpoint import build_model
+
+FIXTURES = Path(__file__).parent / "fixtures" / "mmseg-tiny-family"
+HEADS = {"gcnet": "GCHead", "dnl": "DNLHead", "emanet": "EMAHead"}  # head= name -> mmseg class
+STEMS = {h: next(p.stem for p in FIXTURES.glob(f"{h}_*.pth")) for h in HEADS}
+
+
+def _reference(stem: str):
+    return (torch.load(FIXTURES / f"{stem}.input.pt"), torch.load(FIXTURES / f"{stem}.logits.pt"),
+            json.loads((FIXTURES / f"{stem}.json").read_text()))
+
+
+def _rel_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a - b).abs().max() / b.abs().max()).item()
+
+
+def _logits(ckpt: dict, x: torch.Tensor) -> torch.Tensor:
+    model = build_model(ckpt, "converted").double()
+    with torch.no_grad():
+        return model(x)
+
+
+@pytest.mark.parametrize("head", sorted(HEADS))
+def test_converted_zoo_model_reproduces_mmseg_logits(head):
+    stem = STEMS[head]
+    x, expected, info = _reference(stem)
+    ckpt, summary = convert_checkpoint(FIXTURES / f"{stem}.pth")
+    assert summary.startswith(f"mmseg: {head} head") and ckpt["config"]["head"]["_target_"].endswith(HEADS[head])
+    model = segattn.load_model(FIXTURES / f"{stem}.pth").double()
+    assert not model.training and model.align_corners is info["align_corners"]
+    assert len(model.class_names) == info["num_classes"] and model.aux_head is not None
+    with torch.no_grad():
+        logits = model(x)
+    assert logits.shape == expected.shape
+    assert _rel_error(logits, expected) < 1e-6
+
+
+def test_the_reference_is_sensitive_to_each_heads_settings():
+    """Settings the tensors do not show change the logits by well over the 1e-6 tolerance: the comparison above pins
+    them (EM converges in few steps on the tiny input, so one EM stage instead of three moves the logits least)."""
+    changes = {"gcnet": {"pooling_type": "avg"}, "dnl": {"temperature": 1.0}, "emanet": {"num_stages": 1}}
+    for head, change in changes.items():
+        x, expected, _ = _reference(STEMS[head])
+        ckpt, _ = convert_checkpoint(FIXTURES / f"{STEMS[head]}.pth")
+        ckpt["config"]["head"].update(change)
+        if head == "gcnet":  # avg pooling has no conv_mask
+            ckpt["state_dict"] = {k: v for k, v in ckpt["state_dict"].items() if "conv_mask" not in k}
+        assert _rel_error(_logits(ckpt, x), expected) > 1e-5, head
+
+
+def test_emanet_bases_come_from_the_file():
+    stem = STEMS["emanet"]
+    ckpt, _ = convert_checkpoint(FIXTURES / f"{stem}.pth")
+    source = read_file(FIXTURES / f"{stem}.pth")["state_dict"]["decode_head.ema_module.bases"]
+    assert torch.equal(ckpt["state_dict"]["model.head.ema_module.bases"], source)
+    assert ckpt["config"]["head"]["num_bases"] == source.shape[2]
+
+
+
+def test_gc_and_dnl_without_concat_input_are_refused_in_one_message(tmp_path):
+    for head in ("gcnet", "dnl"):
+        data = read_file(FIXTURES / f"{STEMS[head]}.pth")
+        data["state_dict"] = {k: v for k, v in data["state_dict"].items() if ".conv_cat." not in k}
+        path = tmp_path / f"{STEMS[head]}.pth"
+        torch.save(data, path)
+        with pytest.raises(ConversionError, match=f"{HEADS[head]} without concat_input is not supported"):
+            convert_checkpoint(path)
