@@ -45,10 +45,16 @@ def test_slide_validation_is_the_window_average_at_the_label_size():
     assert np.array_equal(_validated(model, image, mask, None), _confusion(whole, mask))
 
 
+def test_a_slide_recipe_without_a_window_gets_evaluate_pys_default():
+    module = SegmentationModule(torch.nn.Identity(), torch.nn.CrossEntropyLoss(), ["a", "b"], {}, 1,
+                                val_inference={"mode": "slide", "crop_size": None, "stride": None})
+    assert module.val_inference == {"mode": "slide", "crop_size": [769, 769], "stride": [513, 513]}
+
+
 @pytest.mark.parametrize("settings, message", [
-    ({"mode": "slid"}, r"eval.mode='slid': expected 'whole' or 'slide'"),
-    ({"mode": "slide", "crop_size": [769, 769]}, r"eval.mode=slide needs eval.crop_size and eval.stride"),
-    ({"mode": "slide", "crop_size": [64, 64], "stride": [65, 32]}, r"eval.stride=\[65, 32\] is larger than"),
+    ({"mode": "slid"}, r"eval.mode must be whole or slide, got 'slid'"),
+    ({"mode": "slide", "crop_size": [769, 0], "stride": [513, 513]}, r"eval.crop_size must be two positive integers"),
+    ({"mode": "slide", "crop_size": [64, 64], "stride": [65, 32]}, r"eval.stride must not exceed eval.crop_size"),
 ])
 def test_bad_validation_settings_are_refused(settings, message):
     with pytest.raises(ComponentError, match=message):

@@ -15,14 +15,15 @@ from segattn.engine.guards import check_finite_loss
 from segattn.engine.schedule import poly_schedule
 from segattn.evaluation.metrics import metrics_from_confusion
 from segattn.inference.passes import slide_logits
+from segattn.inference.pipeline import InferenceSettingError, check_passes, fill_passes
 
 
 class SegmentationModule(pl.LightningModule):
     """Trains a :class:`~segattn.models.segmentor.Segmentor` on ``{"image", "mask"}`` batches.
 
     ``optim`` holds ``lr``, ``momentum``, ``weight_decay``, ``power``, ``warmup_steps``, ``min_lr``,
-    ``poly_end`` (:data:`~segattn.engine.schedule.POLY_ENDS`) and ``head_lr_mult`` (learning-rate multiplier of the head and auxiliary head). ``run_config`` (the
-    resolved training config) is stored in every checkpoint under ``"config"``. ``output_criteria``
+    ``poly_end`` (:data:`~segattn.engine.schedule.POLY_ENDS`) and ``head_lr_mult`` (learning-rate multiplier
+    of the head and auxiliary head). ``run_config`` (the resolved training config) is stored in every checkpoint under ``"config"``. ``output_criteria``
     maps an output of the model (``out``, ``aux``, DANet's ``pam``/``cam``) to its own loss; the others
     use ``criterion`` (official CCNet: OHEM on ``out``, plain CE on ``aux``). ``val_inference`` is the
     recipe's test pipeline for validation (the ``eval`` config: ``mode`` whole | slide, ``crop_size``,
@@ -113,18 +114,11 @@ def _loss_precision(logits: Tensor) -> Tensor:
 
 
 def validation_inference(settings: Optional[Mapping[str, Any]]) -> dict:
-    """``{"mode", "crop_size", "stride"}`` of the validation passes from an ``eval`` config (None: whole image);
-    :class:`ComponentError` (a ValueError) naming the bad value."""
-    settings = dict(settings or {})
-    mode = settings.get("mode") or "whole"
-    if mode not in ("whole", "slide"):
-        raise ComponentError(f"eval.mode={mode!r}: expected 'whole' or 'slide'")
-    if mode == "whole":
-        return {"mode": "whole", "crop_size": None, "stride": None}
-    crop, stride = settings.get("crop_size"), settings.get("stride")
-    if crop is None or stride is None:
-        raise ComponentError(f"eval.mode=slide needs eval.crop_size and eval.stride (e.g. [769,769] and [513,513]), "
-                             f"found crop_size={crop}, stride={stride}")
-    if any(s > c for s, c in zip(stride, crop)):  # windows with gaps would leave pixels unpredicted
-        raise ComponentError(f"eval.stride={list(stride)} is larger than eval.crop_size={list(crop)}")
-    return {"mode": "slide", "crop_size": tuple(crop), "stride": tuple(stride)}
+    """``{"mode", "crop_size", "stride"}`` of the validation passes from an ``eval`` config, filled and checked as
+    ``evaluate.py`` fills and checks them (None: whole image); :class:`ComponentError` naming a bad value."""
+    passes = fill_passes({}, dict(settings or {}))
+    try:
+        check_passes({**passes, "scales": [1.0], "precision": "auto"}, prefix="eval.")
+    except InferenceSettingError as err:
+        raise ComponentError(str(err)) from None
+    return passes
