@@ -1,6 +1,7 @@
 """Turn a source file into a segattn checkpoint: weights + resolved config + class names (+ palette)."""
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -23,13 +24,10 @@ def _config_dir() -> Path:
 
 def dataset_info(name: str) -> tuple[tuple[str, ...], tuple]:
     """Class names and palette of a built-in dataset."""
-    if name == "cityscapes":
-        from segattn.data.cityscapes import CLASSES, PALETTE
-    elif name == "ade20k":
-        from segattn.data.ade20k import CLASSES, PALETTE
-    else:
+    if name not in DATASETS:
         raise ConversionError(f"--dataset must be one of {list(DATASETS)}, got {name!r}")
-    return CLASSES, PALETTE
+    module = import_module(f"segattn.data.{DATASETS[name]}")
+    return module.CLASSES, module.PALETTE
 
 
 def test_pipeline(fmt: str, dataset: Optional[str], align_corners: bool) -> tuple[dict, dict]:

@@ -8,8 +8,10 @@ import math
 import re
 from typing import Any, Optional
 
-DATASETS = ("cityscapes", "ade20k")
-DATASET_TYPES = {"CityscapesDataset": "cityscapes", "ADE20KDataset": "ade20k"}  # mmseg's dataset classes
+# Dataset name (as the zoo's file names and conf/data/ spell it) -> the segattn.data module with its CLASSES and PALETTE
+DATASETS = {"cityscapes": "cityscapes", "ade20k": "ade20k", "voc12": "voc", "voc12aug": "voc"}
+DATASET_TYPES = {"CityscapesDataset": "cityscapes", "ADE20KDataset": "ade20k",  # mmseg's dataset classes
+                 "PascalVOCDataset": "voc12aug"}  # mmseg's VOC zoo models are all trained on voc12aug
 
 
 def _literal(node: ast.AST) -> Any:
@@ -54,7 +56,9 @@ def described_settings(meta: dict) -> dict:
 
 
 def dataset_from_name(file_name: str) -> Optional[str]:
-    return next((d for d in DATASETS if re.search(rf"(^|[_\-.]){d}([_\-.]|$)", file_name)), None)
+    """The dataset a zoo file name names (the longest match: ``pascal_context_59`` before ``pascal_context``)."""
+    return next((d for d in sorted(DATASETS, key=len, reverse=True)
+                 if re.search(rf"(^|[_\-.]){d}([_\-.]|$)", file_name)), None)
 
 
 def release_settings(fmt: str, meta: dict, file_name: str, dataset: Optional[str] = None,

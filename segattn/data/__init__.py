@@ -1,4 +1,4 @@
-"""Datasets (Cityscapes, ADE20K, any folder, synthetic), augmentation pipelines and the DataModule.
+"""Datasets (Cityscapes, ADE20K, PASCAL VOC, any folder, synthetic), augmentation pipelines and the DataModule.
 
 Names are imported on first use, so scripts that need only the generator or one dataset do not
 pay for importing Lightning.
@@ -11,10 +11,13 @@ _EXPORTS = {
     "DatasetError": "errors",
     "FolderDataset": "folder",
     "SegDataModule": "datamodule",
+    "VOC12AugDataset": "voc",
+    "VOC12Dataset": "voc",
     "build_train_transform": "transforms",
     "build_val_transform": "transforms",
     "generate_ade20k": "synthetic",
     "generate_cityscapes": "synthetic",
+    "generate_voc": "synthetic_pascal",
     "label_ids_to_train_ids": "cityscapes",
     "train_ids_to_label_ids": "cityscapes",
 }

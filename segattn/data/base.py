@@ -97,13 +97,17 @@ class SegDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
+    def read_raw_label(self, path: Path) -> np.ndarray:
+        """The label file's raw values (uint8 HxW), before ``lut``; datasets with special files override it."""
+        return read_label(path)
+
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Decoded image (uint8 HxWx3 RGB) and train-id mask (uint8 HxW), before any transform."""
         img_path, ann_path = self.samples[index]
         image = read_image(img_path)
         if ann_path is None:
             return image, np.full(image.shape[:2], IGNORE_INDEX, dtype=np.uint8)
-        raw = read_label(ann_path)
+        raw = self.read_raw_label(ann_path)
         if raw.shape != image.shape[:2]:
             raise DatasetError(
                 f"image and label sizes differ: {img_path} is {image.shape[0]}x{image.shape[1]}, "
