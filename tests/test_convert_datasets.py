@@ -16,6 +16,8 @@ ZOO_NAMES = {  # file names of mmseg's zoo (configs/*/README.md links)
     "ccnet_r101-d8_512x512_40k_voc12aug_20200613_035719-3b4f7bc2.pth": "voc12aug",
     "danet_r101-d8_512x1024_40k_cityscapes_20200605_191324-888e3d4f.pth": "cityscapes",
     "nonlocal_r50-d8_512x512_160k_ade20k_20200616_005410-baef45e3.pth": "ade20k",
+    "fcn_r101-d8_480x480_40k_pascal_context_20200911_212030-ab09a9c8.pth": "pascal_context",
+    "fcn_r101-d8_480x480_80k_pascal_context_59_20210416_114554-4bc9a1a8.pth": "pascal_context_59",
 }
 
 
@@ -29,6 +31,15 @@ def test_voc12aug_class_names_and_test_pipeline():
     assert len(names) == 21 and names[15] == "person" and palette[15] == (192, 128, 128)
     test, val = build.test_pipeline("mmseg", "voc12aug", align_corners=False)
     assert test["mode"] == "whole" and val["resize_scale"] == [2048, 512]
+
+
+@pytest.mark.parametrize("name, n, first", [("pascal_context", 60, "background"), ("pascal_context_59", 59, "aeroplane")])
+def test_context_class_names_and_test_pipeline(name, n, first):
+    names, palette = build.dataset_info(name)
+    assert len(names) == len(palette) == n and names[0] == first and names[-1] == "wood"
+    test, val = build.test_pipeline("mmseg", name, align_corners=False)
+    assert (test["mode"], test["crop_size"], test["stride"]) == ("slide", [480, 480], [320, 320])
+    assert val["resize_scale"] == [520, 520]
 
 
 def _with_classes(tmp_path: Path, num_classes: int, name: str) -> Path:
@@ -50,3 +61,12 @@ def test_voc12aug_zoo_file_converts_with_class_names_and_data_group(tmp_path):
     cfg = ckpt["config"]
     assert cfg["data"]["dataset"]["_target_"] == "segattn.data.voc.VOC12AugDataset"
     assert cfg["data"]["val_transform"]["resize_scale"] == [2048, 512] and cfg["eval"]["mode"] == "whole"
+
+
+def test_context_59_zoo_file_converts_with_class_names_and_slide_test(tmp_path):
+    src = _with_classes(tmp_path, 59, "danet_r101-d8_480x480_80k_pascal_context_59_20210416-0000aaaa.pth")
+    ckpt, summary = convert_checkpoint(src)
+    assert "dataset=pascal_context_59 (the file name)" in summary and ckpt["class_names"][0] == "aeroplane"
+    cfg = ckpt["config"]
+    assert cfg["data"]["dataset"]["_target_"].endswith("PascalContext59Dataset")
+    assert cfg["eval"]["stride"] == [320, 320] and cfg["data"]["val_transform"]["resize_scale"] == [520, 520]

@@ -8,10 +8,14 @@ import math
 import re
 from typing import Any, Optional
 
-# Dataset name (as the zoo's file names and conf/data/ spell it) -> the segattn.data module with its CLASSES and PALETTE
-DATASETS = {"cityscapes": "cityscapes", "ade20k": "ade20k", "voc12": "voc", "voc12aug": "voc"}
+# Dataset name (as the zoo's file names and conf/data/ spell it) -> its segattn.data class (CLASSES, PALETTE)
+DATASETS = {"cityscapes": "cityscapes.CityscapesDataset", "ade20k": "ade20k.ADE20KDataset",
+            "voc12": "voc.VOC12Dataset", "voc12aug": "voc.VOC12AugDataset",
+            "pascal_context": "pascal_context.PascalContextDataset",
+            "pascal_context_59": "pascal_context.PascalContext59Dataset"}
 DATASET_TYPES = {"CityscapesDataset": "cityscapes", "ADE20KDataset": "ade20k",  # mmseg's dataset classes
-                 "PascalVOCDataset": "voc12aug"}  # mmseg's VOC zoo models are all trained on voc12aug
+                 "PascalVOCDataset": "voc12aug",  # mmseg's VOC zoo models are all trained on voc12aug
+                 "PascalContextDataset": "pascal_context", "PascalContextDataset59": "pascal_context_59"}
 
 
 def _literal(node: ast.AST) -> Any:

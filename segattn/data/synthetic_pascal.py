@@ -94,3 +94,21 @@ def generate_voc(root: str | Path, num_train: int = 4, num_val: int = 2, num_aug
     elif num_aug:
         write_list(voc / "ImageSets/Segmentation/aug.txt", names["aug"] + names["train"])
     return root
+
+
+def generate_pascal_context(root: str | Path, num_train: int = 4, num_val: int = 2, height: int = 48,
+                            width: int = 64, seed: int = 0) -> Path:
+    """Write ``root/VOCdevkit/VOC2010`` with JPEGImages, grey ``SegmentationClassContext`` PNGs (0 = background,
+    1..59) and ``ImageSets/SegmentationContext/{train,val}.txt``. Returns ``root``."""
+    root = Path(root)
+    voc = root / "VOCdevkit" / "VOC2010"
+    for split_no, (split, count) in enumerate((("train", num_train), ("val", num_val))):
+        names = [f"20{8 + split_no:02d}_{i:06d}" for i in range(count)]
+        for i, name in enumerate(names):
+            rng = np.random.default_rng([seed, 20 + split_no, i])
+            layout = shapes_layout(rng, height, width, np.arange(1, 60), 0)
+            write_jpg(voc / "JPEGImages" / f"{name}.jpg", render(layout, rng))
+            (voc / "SegmentationClassContext").mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(voc / "SegmentationClassContext" / f"{name}.png"), layout)
+        write_list(voc / "ImageSets/SegmentationContext" / f"{split}.txt", names)
+    return root
