@@ -42,6 +42,12 @@ def test_context_class_names_and_test_pipeline(name, n, first):
     assert val["resize_scale"] == [520, 520]
 
 
+def test_lip_class_names_from_the_file_name():
+    assert dataset_from_name("ccnet_r101_473x473_lip-0000aaaa.pth") == "lip"
+    names, _ = build.dataset_info("lip")
+    assert len(names) == 20 and names[19] == "Right-shoe"
+
+
 def _with_classes(tmp_path: Path, num_classes: int, name: str) -> Path:
     stem = next(p.stem for p in FIXTURES.glob("danet*.pth"))
     data = read_file(FIXTURES / f"{stem}.pth")

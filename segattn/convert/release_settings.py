@@ -12,10 +12,11 @@ from typing import Any, Optional
 DATASETS = {"cityscapes": "cityscapes.CityscapesDataset", "ade20k": "ade20k.ADE20KDataset",
             "voc12": "voc.VOC12Dataset", "voc12aug": "voc.VOC12AugDataset",
             "pascal_context": "pascal_context.PascalContextDataset",
-            "pascal_context_59": "pascal_context.PascalContext59Dataset"}
+            "pascal_context_59": "pascal_context.PascalContext59Dataset", "lip": "lip.LIPDataset"}
 DATASET_TYPES = {"CityscapesDataset": "cityscapes", "ADE20KDataset": "ade20k",  # mmseg's dataset classes
                  "PascalVOCDataset": "voc12aug",  # mmseg's VOC zoo models are all trained on voc12aug
-                 "PascalContextDataset": "pascal_context", "PascalContextDataset59": "pascal_context_59"}
+                 "PascalContextDataset": "pascal_context", "PascalContextDataset59": "pascal_context_59",
+                 "LIPDataset": "lip"}
 
 
 def _literal(node: ast.AST) -> Any:

@@ -1,4 +1,4 @@
-"""Datasets (Cityscapes, ADE20K, PASCAL VOC and Context, any folder, synthetic), augmentation pipelines and the DataModule.
+"""Datasets (Cityscapes, ADE20K, PASCAL VOC and Context, LIP, any folder, synthetic), augmentation pipelines and the DataModule.
 
 Names are imported on first use, so scripts that need only the generator or one dataset do not
 pay for importing Lightning.
@@ -10,6 +10,7 @@ _EXPORTS = {
     "CityscapesDataset": "cityscapes",
     "DatasetError": "errors",
     "FolderDataset": "folder",
+    "LIPDataset": "lip",
     "PascalContext59Dataset": "pascal_context",
     "PascalContextDataset": "pascal_context",
     "SegDataModule": "datamodule",
@@ -19,6 +20,7 @@ _EXPORTS = {
     "build_val_transform": "transforms",
     "generate_ade20k": "synthetic",
     "generate_cityscapes": "synthetic",
+    "generate_lip": "synthetic_pascal",
     "generate_pascal_context": "synthetic_pascal",
     "generate_voc": "synthetic_pascal",
     "label_ids_to_train_ids": "cityscapes",

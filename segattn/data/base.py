@@ -46,7 +46,8 @@ def pair_files(
 
 class SegDataset(Dataset):
     """Base class. Subclasses set ``CLASSES``/``PALETTE``, ``lut`` (raw value -> train id),
-    ``valid_values`` (raw values allowed in a label file) and return ``(image, label)`` path pairs
+    ``valid_values`` (raw values allowed in a label file), optionally ``FLIP_PAIRS`` (read by the train flip and
+    the test-time flip), and return ``(image, label)`` path pairs
     from ``find_samples``; ``label`` is None for splits without ground truth.
 
     An item is ``{"image": float32 3xHxW, "mask": int64 HxW (255 = ignore), "name": str}``, plus
@@ -55,6 +56,7 @@ class SegDataset(Dataset):
 
     CLASSES: tuple[str, ...] = ()
     PALETTE: tuple[tuple[int, int, int], ...] = ()
+    FLIP_PAIRS: tuple[tuple[int, int], ...] = ()  # classes a horizontal flip swaps (LIP's left/right limbs)
     lut: np.ndarray
     valid_values: frozenset[int]
 

@@ -112,3 +112,24 @@ def generate_pascal_context(root: str | Path, num_train: int = 4, num_val: int =
             cv2.imwrite(str(voc / "SegmentationClassContext" / f"{name}.png"), layout)
         write_list(voc / "ImageSets/SegmentationContext" / f"{split}.txt", names)
     return root
+
+
+def generate_lip(root: str | Path, num_train: int = 4, num_val: int = 2, height: int = 48, width: int = 32,
+                 seed: int = 0) -> Path:
+    """Write LIP's layout as its zips unpack: ``root/TrainVal_images/{train,val}_images/*.jpg`` + ``{train,val}_id.txt``
+    and ``root/TrainVal_parsing_annotations/{train,val}_segmentations/*.png`` (0 = background, 1..19; every
+    image has a left arm (14) in its left half and a right arm (15) in its right half). Returns ``root``."""
+    root = Path(root)
+    images, labels = root / "TrainVal_images", root / "TrainVal_parsing_annotations"
+    for split_no, (split, count) in enumerate((("train", num_train), ("val", num_val))):
+        names = [f"{100000 + i}_{split_no}" for i in range(count)]
+        for i, name in enumerate(names):
+            rng = np.random.default_rng([seed, 30 + split_no, i])
+            layout = shapes_layout(rng, height, width, np.arange(1, 14), 0)
+            layout[height // 4: height // 2, : width // 4] = 14
+            layout[height // 4: height // 2, width - width // 4:] = 15
+            write_jpg(images / f"{split}_images" / f"{name}.jpg", render(layout, rng))
+            (labels / f"{split}_segmentations").mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(labels / f"{split}_segmentations" / f"{name}.png"), layout)
+        write_list(images / f"{split}_id.txt", names)
+    return root

@@ -24,6 +24,25 @@ def _pair(size: int | Sequence[int]) -> tuple[int, int]:
     return (int(size), int(size)) if isinstance(size, (int, float)) else (int(size[0]), int(size[1]))
 
 
+def swap_table(flip_pairs: Sequence[Sequence[int]]) -> np.ndarray:
+    """256-entry table mapping each class of a pair to the other (identity elsewhere, 255 stays 255)."""
+    table = np.arange(256, dtype=np.uint8)
+    for a, b in flip_pairs:
+        table[a], table[b] = b, a
+    return table
+
+
+class PairedHorizontalFlip(A.HorizontalFlip):
+    """Horizontal flip that also swaps the mask's left/right classes (``flip_pairs``, e.g. LIP's arms)."""
+
+    def __init__(self, flip_pairs: Sequence[Sequence[int]], p: float = 0.5):
+        super().__init__(p=p)
+        self.table = swap_table(flip_pairs)
+
+    def apply_to_mask(self, mask: np.ndarray, *args: Any, **params: Any) -> np.ndarray:
+        return self.table[super().apply_to_mask(mask, *args, **params)]
+
+
 class RandomScaleCrop(A.DualTransform):
     """Random rescale by s ~ U(scale_range) followed by a random crop of at most ``height`` x
     ``width`` of the rescaled image, computed as one affine warp that samples only the crop's
@@ -108,6 +127,7 @@ def build_train_transform(
     photometric: bool = True,
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
+    flip_pairs: Sequence[Sequence[int]] = (),
 ) -> A.Compose:
     """Random rescale by a factor in ``scale_range`` -> random crop ``crop_size`` (h, w) with the
     cat_max_ratio re-draw -> hflip -> photometric distortion -> normalise -> pad to ``crop_size``
@@ -115,8 +135,8 @@ def build_train_transform(
     """
     crop_h, crop_w = _pair(crop_size)
     steps: list[A.BasicTransform] = [RandomScaleCrop(crop_h, crop_w, scale_range, cat_max_ratio)]
-    if flip_prob > 0:
-        steps.append(A.HorizontalFlip(p=flip_prob))
+    if flip_prob > 0:  # with ``flip_pairs`` (the dataset's FLIP_PAIRS) a flip also swaps those classes
+        steps.append(PairedHorizontalFlip(flip_pairs, p=flip_prob) if flip_pairs else A.HorizontalFlip(p=flip_prob))
     if photometric:
         steps.append(photometric_distortion())
     steps += [
