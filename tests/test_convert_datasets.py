@@ -16,6 +16,8 @@ ZOO_NAMES = {  # file names of mmseg's zoo (configs/*/README.md links)
     "ccnet_r101-d8_512x512_40k_voc12aug_20200613_035719-3b4f7bc2.pth": "voc12aug",
     "danet_r101-d8_512x1024_40k_cityscapes_20200605_191324-888e3d4f.pth": "cityscapes",
     "nonlocal_r50-d8_512x512_160k_ade20k_20200616_005410-baef45e3.pth": "ade20k",
+    "deeplabv3_r50-d8_512x512_4x4_20k_coco-stuff10k_20210821_043025-b35f789d.pth": "coco-stuff10k",
+    "deeplabv3_r50-d8_512x512_4x4_80k_coco-stuff164k_20210709_163016-88675c24.pth": "coco-stuff164k",
     "fcn_r101-d8_480x480_40k_pascal_context_20200911_212030-ab09a9c8.pth": "pascal_context",
     "fcn_r101-d8_480x480_80k_pascal_context_59_20210416_114554-4bc9a1a8.pth": "pascal_context_59",
 }
@@ -67,6 +69,14 @@ def test_voc12aug_zoo_file_converts_with_class_names_and_data_group(tmp_path):
     cfg = ckpt["config"]
     assert cfg["data"]["dataset"]["_target_"] == "segattn.data.voc.VOC12AugDataset"
     assert cfg["data"]["val_transform"]["resize_scale"] == [2048, 512] and cfg["eval"]["mode"] == "whole"
+
+
+def test_coco_stuff_zoo_file_converts_with_its_data_group(tmp_path):
+    src = _with_classes(tmp_path, 171, "danet_r50-d8_512x512_4x4_20k_coco-stuff164k-0000aaaa.pth")
+    ckpt, summary = convert_checkpoint(src)
+    assert "dataset=coco-stuff164k (the file name)" in summary and ckpt["class_names"][170] == "wood"
+    assert ckpt["config"]["data"]["dataset"]["_target_"].endswith("COCOStuff164kDataset")
+    assert ckpt["config"]["eval"]["mode"] == "whole"
 
 
 def test_context_59_zoo_file_converts_with_class_names_and_slide_test(tmp_path):

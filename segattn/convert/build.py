@@ -63,7 +63,7 @@ def _config(plan: Plan, dataset: Optional[str], class_names: Sequence[str], pale
     model.update(plan.model)
     model.align_corners = align_corners
     if dataset:
-        data = OmegaConf.load(conf / "data" / f"{dataset}.yaml")
+        data = OmegaConf.load(conf / "data" / f"{dataset.replace('-', '_')}.yaml")
     else:
         data = OmegaConf.load(conf / "data" / "folder.yaml")
         data.dataset.classes = list(class_names)

@@ -8,11 +8,12 @@ import math
 import re
 from typing import Any, Optional
 
-# Dataset name (as the zoo's file names and conf/data/ spell it) -> its segattn.data class (CLASSES, PALETTE)
+# Dataset name (as the zoo's file names spell it; conf/data/ has it with "_" for "-") -> its segattn.data class
 DATASETS = {"cityscapes": "cityscapes.CityscapesDataset", "ade20k": "ade20k.ADE20KDataset",
             "voc12": "voc.VOC12Dataset", "voc12aug": "voc.VOC12AugDataset",
             "pascal_context": "pascal_context.PascalContextDataset",
-            "pascal_context_59": "pascal_context.PascalContext59Dataset", "lip": "lip.LIPDataset"}
+            "pascal_context_59": "pascal_context.PascalContext59Dataset", "lip": "lip.LIPDataset",
+            "coco-stuff164k": "coco_stuff.COCOStuff164kDataset", "coco-stuff10k": "coco_stuff.COCOStuff10kDataset"}
 DATASET_TYPES = {"CityscapesDataset": "cityscapes", "ADE20KDataset": "ade20k",  # mmseg's dataset classes
                  "PascalVOCDataset": "voc12aug",  # mmseg's VOC zoo models are all trained on voc12aug
                  "PascalContextDataset": "pascal_context", "PascalContextDataset59": "pascal_context_59",

@@ -13,6 +13,7 @@ from segattn.data.base import SegDataset, make_lut
 from segattn.data.errors import DatasetError
 from segattn.data.files import read_bytes
 from segattn.data.lists import listed_pairs, read_names
+from segattn.data.mat import read_mat_label
 
 CLASSES = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -69,19 +70,7 @@ def read_palette_label(path: Path, gray_ok: bool = False) -> np.ndarray:
 
 def read_sbd_mat(path: Path) -> np.ndarray:
     """SBD ``cls/*.mat`` class map (``GTcls.Segmentation``, uint8 HxW); needs scipy (``pip install segattn[sbd]``)."""
-    try:
-        from scipy.io import loadmat
-    except ImportError:
-        raise DatasetError(f"reading SBD labels ({path}) needs scipy: pip install 'segattn[sbd]'") from None
-    try:
-        seg = np.asarray(loadmat(str(path))["GTcls"][0]["Segmentation"][0])
-    except (KeyError, IndexError, ValueError, OSError) as err:
-        raise DatasetError(f"SBD label {path} has no GTcls.Segmentation ({type(err).__name__}: {err})") from None
-    if seg.ndim != 2 or seg.size == 0 or seg.min() < 0 or seg.max() > 255:
-        values = sorted({int(v) for v in np.unique(seg) if not 0 <= v <= 255})[:5] if seg.size else []
-        raise DatasetError(f"SBD label {path}: GTcls.Segmentation must be a 2-d map of 0..255, "
-                           f"found shape {seg.shape}, values {values}")
-    return seg.astype(np.uint8)
+    return read_mat_label(path, lambda mat: mat["GTcls"][0]["Segmentation"][0], "GTcls.Segmentation", "sbd")
 
 
 class VOC12Dataset(SegDataset):
