@@ -162,3 +162,14 @@ def test_voc12aug_recipes_have_the_zoo_settings(name):
     assert cfg["trainer"]["max_steps"] == (40000 if name.endswith("40k") else 20000)
     head = {"ccnet": "RCCAHead", "danet": "DANetHead", "nonlocal": "NonLocalHead"}[name.split("_")[0]]
     assert cfg["head"]["_target_"].endswith("." + head)
+
+
+@pytest.mark.parametrize("name", ["ccnet_r101_pascal_context", "danet_r101_pascal_context_59", "nonlocal_r101_pascal_context_59"])
+def test_pascal_context_recipes_have_the_zoo_settings(name):
+    cfg = _recipe(name)
+    o, d, e = cfg["optim"], cfg["data"], cfg["eval"]
+    assert (o["lr"], o["weight_decay"], d["global_batch_size"], cfg["trainer"]["max_steps"]) == (0.004, 0.0001, 16, 40000)
+    assert d["dataset"]["_target_"].endswith("PascalContext59Dataset" if name.endswith("59") else "PascalContextDataset")
+    assert d["train_transform"]["crop_size"] == [480, 480] and d["val_transform"]["resize_scale"] == [520, 520]
+    assert (e["mode"], e["crop_size"], e["stride"]) == ("slide", [480, 480], [320, 320])
+    assert cfg["model"]["align_corners"] is False and cfg["backbone"]["output_stride"] == 8
