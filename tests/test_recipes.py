@@ -173,3 +173,13 @@ def test_pascal_context_recipes_have_the_zoo_settings(name):
     assert d["train_transform"]["crop_size"] == [480, 480] and d["val_transform"]["resize_scale"] == [520, 520]
     assert (e["mode"], e["crop_size"], e["stride"]) == ("slide", [480, 480], [320, 320])
     assert cfg["model"]["align_corners"] is False and cfg["backbone"]["output_stride"] == 8
+
+
+@pytest.mark.parametrize("name", ["danet_r101_coco_stuff10k", "ccnet_r101_coco_stuff164k", "nonlocal_r101_coco_stuff10k"])
+def test_coco_stuff_recipes_have_the_zoo_settings(name):
+    cfg = _recipe(name)
+    o, d = cfg["optim"], cfg["data"]
+    assert (o["lr"], o["weight_decay"], d["global_batch_size"]) == (0.01, 0.0005, 16)
+    assert cfg["trainer"]["max_steps"] == (20000 if name.endswith("10k") else 80000)
+    assert d["dataset"]["_target_"].endswith("COCOStuff10kDataset" if name.endswith("10k") else "COCOStuff164kDataset")
+    assert d["val_transform"]["resize_scale"] == [2048, 512] and cfg["eval"]["mode"] == "whole"
