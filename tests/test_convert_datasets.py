@@ -86,3 +86,11 @@ def test_context_59_zoo_file_converts_with_class_names_and_slide_test(tmp_path):
     cfg = ckpt["config"]
     assert cfg["data"]["dataset"]["_target_"].endswith("PascalContext59Dataset")
     assert cfg["eval"]["stride"] == [320, 320] and cfg["data"]["val_transform"]["resize_scale"] == [520, 520]
+
+
+@pytest.mark.parametrize("dataset_type, name", [("PascalVOCDataset", "voc12aug"), ("PascalContextDataset", "pascal_context"),
+                                                ("PascalContextDataset59", "pascal_context_59"), ("LIPDataset", "lip")])
+def test_dataset_from_the_files_own_config_text(dataset_type, name):
+    from segattn.convert.release_settings import described_settings
+
+    assert described_settings({"config": f"dataset_type = '{dataset_type}'\n"}) == {"dataset": name}
