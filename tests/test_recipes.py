@@ -241,3 +241,38 @@ def test_family_recipes_build_the_zoo_head_widths(name, head_shapes):
     cfg["backbone"]["pretrained"] = None
     state = build_segmentor(cfg, 150 if "ade20k" in name else 19).state_dict()
     assert {k: tuple(state[k].shape) for k in head_shapes} == head_shapes
+
+
+@pytest.mark.parametrize("name", ["ccnet_r101_voc12aug", "danet_r101_voc12aug", "nonlocal_r101_voc12aug",
+                                  "ccnet_r101_voc12aug_40k", "danet_r101_voc12aug_40k", "nonlocal_r101_voc12aug_40k"])
+def test_voc12aug_recipes_have_the_zoo_settings(name):
+    cfg = _recipe(name)
+    b, m, o, d = cfg["backbone"], cfg["model"], cfg["optim"], cfg["data"]
+    assert (b["depth"], b["stem"], b["output_stride"], m["aux_weight"], m["align_corners"]) == (101, "v1c", 8, 0.4, False)
+    assert (o["lr"], o["weight_decay"], o["min_lr"], d["global_batch_size"]) == (0.01, 0.0005, 0.0001, 16)
+    assert d["dataset"]["_target_"].endswith("VOC12AugDataset") and d["train_transform"]["crop_size"] == [512, 512]
+    assert d["val_transform"]["resize_scale"] == [2048, 512] and cfg["eval"]["mode"] == "whole"
+    assert cfg["trainer"]["max_steps"] == (40000 if name.endswith("40k") else 20000)
+    head = {"ccnet": "RCCAHead", "danet": "DANetHead", "nonlocal": "NonLocalHead"}[name.split("_")[0]]
+    assert cfg["head"]["_target_"].endswith("." + head)
+
+
+@pytest.mark.parametrize("name", ["ccnet_r101_pascal_context", "danet_r101_pascal_context_59", "nonlocal_r101_pascal_context_59"])
+def test_pascal_context_recipes_have_the_zoo_settings(name):
+    cfg = _recipe(name)
+    o, d, e = cfg["optim"], cfg["data"], cfg["eval"]
+    assert (o["lr"], o["weight_decay"], d["global_batch_size"], cfg["trainer"]["max_steps"]) == (0.004, 0.0001, 16, 40000)
+    assert d["dataset"]["_target_"].endswith("PascalContext59Dataset" if name.endswith("59") else "PascalContextDataset")
+    assert d["train_transform"]["crop_size"] == [480, 480] and d["val_transform"]["resize_scale"] == [520, 520]
+    assert (e["mode"], e["crop_size"], e["stride"]) == ("slide", [480, 480], [320, 320])
+    assert cfg["model"]["align_corners"] is False and cfg["backbone"]["output_stride"] == 8
+
+
+@pytest.mark.parametrize("name", ["danet_r101_coco_stuff10k", "ccnet_r101_coco_stuff164k", "nonlocal_r101_coco_stuff10k"])
+def test_coco_stuff_recipes_have_the_zoo_settings(name):
+    cfg = _recipe(name)
+    o, d = cfg["optim"], cfg["data"]
+    assert (o["lr"], o["weight_decay"], d["global_batch_size"]) == (0.01, 0.0005, 16)
+    assert cfg["trainer"]["max_steps"] == (20000 if name.endswith("10k") else 80000)
+    assert d["dataset"]["_target_"].endswith("COCOStuff10kDataset" if name.endswith("10k") else "COCOStuff164kDataset")
+    assert d["val_transform"]["resize_scale"] == [2048, 512] and cfg["eval"]["mode"] == "whole"

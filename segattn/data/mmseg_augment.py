@@ -9,7 +9,7 @@ the matching order, which gives the same pixels), masks uint8 ``H x W``.
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # as segattn.data.transforms: no version check online
 
@@ -18,6 +18,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from segattn.constants import IGNORE_INDEX  # noqa: E402
+from segattn.data.flip_pairs import swap_table  # noqa: E402
 
 CAT_MAX_TRIES = 10  # mmseg's RandomCrop re-draws a crop at most 10 times
 
@@ -57,11 +58,13 @@ def random_crop(image: np.ndarray, mask: np.ndarray, crop_size: Sequence[int], c
     return image[y1:y2, x1:x2], mask[y1:y2, x1:x2]
 
 
-def random_flip(image: np.ndarray, mask: np.ndarray, prob: float,
-                rng: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]:
-    """mmcv RandomFlip(prob, direction='horizontal'): one ``choice`` between flipping and not."""
+def random_flip(image: np.ndarray, mask: np.ndarray, prob: float, rng: np.random.RandomState,
+                flip_table: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
+    """mmcv RandomFlip(prob, direction='horizontal'): one ``choice`` between flipping and not; a flipped mask
+    goes through ``flip_table`` (:func:`segattn.data.flip_pairs.swap_table`) where the dataset has left/right classes."""
     if rng.choice(2, p=[prob, 1.0 - prob]) == 0:
-        return image[:, ::-1], mask[:, ::-1]
+        mask = mask[:, ::-1]
+        return image[:, ::-1], (flip_table[mask] if flip_table is not None else mask)
     return image, mask
 
 
@@ -109,8 +112,11 @@ class MmsegAugment(A.DualTransform):
     """
 
     def __init__(self, scale: Sequence[int], crop_size: Sequence[int], ratio_range: Sequence[float] = (0.5, 2.0),
-                 cat_max_ratio: float = 0.75, flip_prob: float = 0.5, photometric: bool = True):
+                 cat_max_ratio: float = 0.75, flip_prob: float = 0.5, photometric: bool = True,
+                 flip_pairs: Sequence[Sequence[int]] = ()):
         super().__init__(p=1.0)
+        self.flip_pairs = [list(pair) for pair in flip_pairs]
+        self.flip_table = swap_table(flip_pairs) if flip_pairs else None
         self.scale, self.crop_size = (int(scale[0]), int(scale[1])), (int(crop_size[0]), int(crop_size[1]))
         self.ratio_range = (float(ratio_range[0]), float(ratio_range[1]))
         self.cat_max_ratio, self.flip_prob, self.photometric = cat_max_ratio, flip_prob, photometric
@@ -127,7 +133,7 @@ class MmsegAugment(A.DualTransform):
         image, mask = random_resize(image, mask, self.scale, self.ratio_range, self.rng)
         image, mask = random_crop(image, mask, self.crop_size, self.cat_max_ratio, self.rng)
         if self.flip_prob > 0:
-            image, mask = random_flip(image, mask, self.flip_prob, self.rng)
+            image, mask = random_flip(image, mask, self.flip_prob, self.rng, self.flip_table)
         if self.photometric:
             image = photometric_distortion(image, self.rng)
         return {"augmented": (np.ascontiguousarray(image), np.ascontiguousarray(mask))}
@@ -139,4 +145,4 @@ class MmsegAugment(A.DualTransform):
         return augmented[1]
 
     def get_transform_init_args_names(self) -> tuple[str, ...]:
-        return ("scale", "crop_size", "ratio_range", "cat_max_ratio", "flip_prob", "photometric")
+        return ("scale", "crop_size", "ratio_range", "cat_max_ratio", "flip_prob", "photometric", "flip_pairs")

@@ -18,11 +18,23 @@ import torch  # noqa: E402
 from albumentations.pytorch import ToTensorV2  # noqa: E402
 
 from segattn.constants import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD  # noqa: E402, F401  (means re-exported)
+from segattn.data.flip_pairs import swap_table
 from segattn.data.mmseg_augment import MmsegAugment  # noqa: E402
 
 
 def _pair(size: int | Sequence[int]) -> tuple[int, int]:
     return (int(size), int(size)) if isinstance(size, (int, float)) else (int(size[0]), int(size[1]))
+
+
+class PairedHorizontalFlip(A.HorizontalFlip):
+    """Horizontal flip that also swaps the mask's left/right classes (``flip_pairs``, e.g. LIP's arms)."""
+
+    def __init__(self, flip_pairs: Sequence[Sequence[int]], p: float = 0.5):
+        super().__init__(p=p)
+        self.table = swap_table(flip_pairs)
+
+    def apply_to_mask(self, mask: np.ndarray, *args: Any, **params: Any) -> np.ndarray:
+        return self.table[super().apply_to_mask(mask, *args, **params)]
 
 
 class RandomScaleCrop(A.DualTransform):
@@ -111,6 +123,7 @@ def build_train_transform(
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
     resize_scale: Optional[Sequence[int]] = None,
+    flip_pairs: Sequence[Sequence[int]] = (),
 ) -> A.Compose:
     """Random rescale by a factor in ``scale_range`` -> random crop ``crop_size`` (h, w) with the
     cat_max_ratio re-draw -> hflip -> photometric distortion -> normalise -> pad to ``crop_size``
@@ -123,11 +136,11 @@ def build_train_transform(
     crop_h, crop_w = _pair(crop_size)
     if resize_scale is not None:
         steps: list[A.BasicTransform] = [MmsegAugment(resize_scale, (crop_h, crop_w), scale_range, cat_max_ratio,
-                                                      flip_prob, photometric)]
+                                                      flip_prob, photometric, flip_pairs)]
     else:
         steps = [RandomScaleCrop(crop_h, crop_w, scale_range, cat_max_ratio)]
-        if flip_prob > 0:
-            steps.append(A.HorizontalFlip(p=flip_prob))
+        if flip_prob > 0:  # with ``flip_pairs`` (the dataset's FLIP_PAIRS) a flip also swaps those classes
+            steps.append(PairedHorizontalFlip(flip_pairs, p=flip_prob) if flip_pairs else A.HorizontalFlip(p=flip_prob))
         if photometric:
             steps.append(photometric_distortion())
     steps += [
