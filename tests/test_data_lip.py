@@ -72,6 +72,10 @@ def test_train_flip_swaps_the_dataset_pairs(lip):
     np.testing.assert_array_equal(mask, _swapped_by_hand(raw[:, ::-1]).astype(np.int64))
     plain = build_train_transform(crop_size=[48, 32], scale_range=[1.0, 1.0], flip_prob=1.0, photometric=False)
     np.testing.assert_array_equal(plain(image=np.zeros((48, 32, 3), np.uint8), mask=raw)["mask"].numpy(), raw[:, ::-1])
+    mmseg = build_train_transform(crop_size=[48, 32], scale_range=[1.0, 1.0], flip_prob=1.0, photometric=False,
+                                  resize_scale=[32, 48], cat_max_ratio=1.0, flip_pairs=FLIP_PAIRS)  # the recipes' path
+    flipped = mmseg(image=np.zeros((48, 32, 3), np.uint8), mask=raw)["mask"].numpy()
+    np.testing.assert_array_equal(flipped, _swapped_by_hand(raw[:, ::-1]))
 
 
 class _SidedModel(nn.Module):
