@@ -26,10 +26,10 @@ from hydra.utils import instantiate
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from segattn.configs import CONFIG_DIR
 from segattn.losses.weights import median_frequency_weights
 from segattn.utils.io import write_json
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 class _Counts(Dataset):
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides = [("+" + o if o.startswith("data=") else o) for o in args.overrides]
     if not any(o.startswith("+data=") for o in overrides):
         overrides.insert(0, "+data=synthetic")
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose(overrides=overrides)
     dm = instantiate(cfg.data)
     dm.prepare_data()
