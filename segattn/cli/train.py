@@ -110,21 +110,23 @@ def main(cfg: DictConfig) -> None:
     from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
     from segattn.checkpoints import CheckpointError
+    from segattn.cli.errors import program_name
     from segattn.data.errors import DatasetError
     from segattn.engine.components import ComponentError
     from segattn.engine.init_from import InitFromError
     from segattn.engine.guards import NonFiniteLossError
 
+    name = program_name("segattn-train")  # as the user ran it: train.py or segattn-train
     try:
         train(cfg)
     except MissingMandatoryValue as err:
         hint = (" (the folder you unpacked the dataset into; data/README.md shows the layout each dataset expects)"
                 if err.full_key == "data.root" else " (see the comment beside it in conf/)")
-        raise SystemExit(f"train.py: error: {err.full_key} is required: pass {err.full_key}=<value>{hint}") from None
+        raise SystemExit(f"{name}: error: {err.full_key} is required: pass {err.full_key}=<value>{hint}") from None
     except (CheckpointError, ComponentError, DatasetError, FileNotFoundError, InitFromError) as err:
-        raise SystemExit(f"train.py: error: {err}") from None
+        raise SystemExit(f"{name}: error: {err}") from None
     except NonFiniteLossError as err:  # raised on every process: one message, from rank 0
-        raise SystemExit(f"train.py: error: {err}" if rank_zero_only.rank == 0 else 1) from None
+        raise SystemExit(f"{name}: error: {err}" if rank_zero_only.rank == 0 else 1) from None
 
 
 if __name__ == "__main__":
