@@ -74,6 +74,7 @@ def test_bad_names_and_missing_checkpoint_are_clear(tiny_cityscapes, tmp_path):
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0 and "data.root is required" in proc.stderr and "data/README.md" in proc.stderr
     assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "c").exists()  # a run that never started leaves no folder behind
 
 
 @pytest.mark.parametrize("overrides, expected", [

@@ -104,6 +104,20 @@ def train(cfg: DictConfig) -> dict:
     return module.val_metrics
 
 
+RUN_START_FILES = {".hydra", "train.log"}  # what Hydra writes before train() runs
+
+
+def remove_unstarted_run() -> None:
+    """Remove the run folder of a run that stopped before writing anything of its own (a start-up error)."""
+    import shutil
+
+    from hydra.core.hydra_config import HydraConfig
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= RUN_START_FILES:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def main(cfg: DictConfig) -> None:
     from omegaconf.errors import MissingMandatoryValue
@@ -120,10 +134,12 @@ def main(cfg: DictConfig) -> None:
     try:
         train(cfg)
     except MissingMandatoryValue as err:
+        remove_unstarted_run()
         hint = (" (the folder you unpacked the dataset into; data/README.md shows the layout each dataset expects)"
                 if err.full_key == "data.root" else " (see the comment beside it in conf/)")
         raise SystemExit(f"{name}: error: {err.full_key} is required: pass {err.full_key}=<value>{hint}") from None
     except (CheckpointError, ComponentError, DatasetError, FileNotFoundError, InitFromError) as err:
+        remove_unstarted_run()
         raise SystemExit(f"{name}: error: {err}") from None
     except NonFiniteLossError as err:  # raised on every process: one message, from rank 0
         raise SystemExit(f"{name}: error: {err}" if rank_zero_only.rank == 0 else 1) from None
