@@ -1,4 +1,4 @@
-"""mmseg zoo-format GCNet, DNL and EMANet files convert to segattn models that give mmseg 1.2.2's own logits (float64)."""
+"""mmseg zoo-format GCNet, DNL, EMANet and ISANet files convert to segattn models that give mmseg 1.2.2's own logits (float64)."""
 import json
 from pathlib import Path
 
@@ -11,7 +11,7 @@ from segattn.convert import ConversionError, convert_checkpoint
 from segattn.models.checkpoint import build_model
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mmseg-tiny-family"
-HEADS = {"gcnet": "GCHead", "dnl": "DNLHead", "emanet": "EMAHead"}  # head= name -> mmseg class
+HEADS = {"gcnet": "GCHead", "dnl": "DNLHead", "emanet": "EMAHead", "isanet": "ISAHead"}  # head= name -> mmseg class
 STEMS = {h: next(p.stem for p in FIXTURES.glob(f"{h}_*.pth")) for h in HEADS}
 
 
@@ -48,7 +48,8 @@ def test_converted_zoo_model_reproduces_mmseg_logits(head):
 def test_the_reference_is_sensitive_to_each_heads_settings():
     """Settings the tensors do not show change the logits by well over the 1e-6 tolerance: the comparison above pins
     them (EM converges in few steps on the tiny input, so one EM stage instead of three moves the logits least)."""
-    changes = {"gcnet": {"pooling_type": "avg"}, "dnl": {"temperature": 1.0}, "emanet": {"num_stages": 1}}
+    changes = {"gcnet": {"pooling_type": "avg"}, "dnl": {"temperature": 1.0}, "emanet": {"num_stages": 1},
+               "isanet": {"down_factor": [4, 4]}}
     for head, change in changes.items():
         x, expected, _ = _reference(STEMS[head])
         ckpt, _ = convert_checkpoint(FIXTURES / f"{STEMS[head]}.pth")

@@ -1,6 +1,6 @@
 """mmsegmentation model-zoo files: ``{"meta": {...}, "state_dict": {"backbone.*", "decode_head.*", "auxiliary_head.*"}}``.
 
-Heads: CCHead, DAHead, NLHead, GCHead, DNLHead, EMAHead, FCNHead on ResNetV1c (``backbone.stem.*``, ``contract_dilation``,
+Heads: CCHead, DAHead, NLHead, GCHead, DNLHead, EMAHead, ISAHead, FCNHead on ResNetV1c (``backbone.stem.*``, ``contract_dilation``,
 BasicBlock's second conv undilated); an auxiliary FCNHead with one conv on layer3.
 """
 from __future__ import annotations
@@ -15,11 +15,11 @@ from segattn.convert.plan import Plan, conv_bn, out_channels
 from segattn.convert.resnet import infer_backbone
 
 SUPPORTED = {"CCHead": "ccnet", "DAHead": "danet", "NLHead": "nonlocal", "GCHead": "gcnet", "DNLHead": "dnl",
-             "EMAHead": "emanet", "FCNHead": "fcn"}
+             "EMAHead": "emanet", "ISAHead": "isanet", "FCNHead": "fcn"}
 _OTHER_HEADS = {"psp_modules": "PSPHead", "aspp_modules": "ASPPHead", "image_pool": "ASPPHead",
                 "enc_module": "EncHead", "apc_modules": "APCHead",
                 "dm_modules": "DMHead", "lateral_convs": "UPerHead/FPNHead", "object_context_block": "OCRHead",
-                "psa_out": "PSAHead", "ann": "ANNHead", "project": "ISAHead"}
+                "psa_out": "PSAHead", "ann": "ANNHead"}
 D = "decode_head"
 
 
@@ -36,7 +36,8 @@ def head_type(state: dict[str, Tensor]) -> str:
     if f"{D}.nl_block.g.conv.weight" in state:
         return "NLHead"
     names = {k.split(".")[1] for k in state if k.startswith(f"{D}.")}
-    for part, cls in (("gc_block", "GCHead"), ("dnl_block", "DNLHead"), ("ema_module", "EMAHead")):
+    for part, cls in (("gc_block", "GCHead"), ("dnl_block", "DNLHead"), ("ema_module", "EMAHead"),
+                      ("global_relation", "ISAHead")):
         if part in names:
             return cls
     if names and names <= {"convs", "conv_cat", "conv_seg"}:
@@ -142,7 +143,21 @@ def _ema_rules(state: dict[str, Tensor]) -> tuple[list, dict, list[str]]:
     return rules, head, ["num_stages=3, momentum=0.1 (mmseg EMAHead's zoo settings; not stored in the weights)"]
 
 
-_FAMILY_RULES = {"GCHead": _gc_rules, "DNLHead": _dnl_rules, "EMAHead": _ema_rules}
+def _relation_rules(src: str, dst: str) -> list[tuple[str, str]]:
+    """An mmseg ``SelfAttentionBlock``'s keys (ISA's ``output_project`` is segattn's ``out_project``)."""
+    return [(f"{src}.output_project.", f"{dst}.out_project."), (f"{src}.", f"{dst}.")]
+
+
+def _isa_rules(state: dict[str, Tensor]) -> tuple[list, dict, list[str]]:
+    rules = [*conv_bn(f"{D}.in_conv", "head.in_conv"), *_relation_rules(f"{D}.global_relation", "head.isa.global_relation"),
+             *_relation_rules(f"{D}.local_relation", "head.isa.local_relation"), *conv_bn(f"{D}.out_conv", "head.out_conv"),
+             (f"{D}.conv_seg.", "head.cls.1.")]
+    head = {"name": "isanet", "channels": out_channels(state, f"{D}.in_conv.conv.weight"),
+            "isa_channels": out_channels(state, f"{D}.global_relation.key_project.0.conv.weight"), "down_factor": [8, 8]}
+    return rules, head, ["down_factor=(8, 8) (mmseg ISAHead's zoo setting; not stored in the weights)"]
+
+
+_FAMILY_RULES = {"GCHead": _gc_rules, "DNLHead": _dnl_rules, "EMAHead": _ema_rules, "ISAHead": _isa_rules}
 
 
 def _aux(state: dict[str, Tensor]) -> tuple[list, dict]:

@@ -5,6 +5,7 @@ from segattn.models.heads.dnl import DNLHead
 from segattn.models.heads.emanet import EMAHead
 from segattn.models.heads.fcn import FCNHead
 from segattn.models.heads.gcnet import GCHead
+from segattn.models.heads.isanet import ISAHead
 from segattn.models.heads.nonlocal_head import NonLocalHead
 
-__all__ = ["DANetHead", "DNLHead", "EMAHead", "FCNHead", "GCHead", "NonLocalHead", "RCCAHead"]
+__all__ = ["DANetHead", "DNLHead", "EMAHead", "FCNHead", "GCHead", "ISAHead", "NonLocalHead", "RCCAHead"]
