@@ -2,7 +2,6 @@
 2019), laid out as mmseg's ISAHead block: ``global_relation`` then ``local_relation``."""
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import torch.nn.functional as F
@@ -42,10 +41,9 @@ class InterlacedSparseAttention(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         b, c, h, w = x.shape
         ph, pw = self.down_factor
-        qh, qw = math.ceil(h / ph), math.ceil(w / pw)
+        qh, qw = (h + ph - 1) // ph, (w + pw - 1) // pw  # integer size arithmetic: exporters keep it symbolic
         pad_h, pad_w = qh * ph - h, qw * pw - w
-        if pad_h or pad_w:
-            x = F.pad(x, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))
+        x = F.pad(x, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))
         x = x.reshape(b, c, qh, ph, qw, pw).permute(0, 3, 5, 1, 2, 4).reshape(-1, c, qh, qw)
         x = self.global_relation(x, x)
         x = x.reshape(b, ph, pw, c, qh, qw).permute(0, 4, 5, 3, 1, 2).reshape(-1, c, ph, pw)
