@@ -1,6 +1,6 @@
 """The attention designs as plain nn.Modules: criss-cross (CCNet), position and channel attention (DANet),
 non-local, disentangled non-local (DNL), global context (GCNet), EM attention (EMANet), interlaced sparse
-(ISANet), key-query attention (ISANet / OCRNet / ANN),
+(ISANet), object context (OCRNet), key-query attention (ISANet / OCRNet / ANN),
 squeeze-and-excitation and CBAM."""
 from segattn.models.attention.cbam import CBAM
 from segattn.models.attention.criss_cross import CrissCrossAttention
@@ -11,8 +11,9 @@ from segattn.models.attention.global_context import GlobalContextBlock
 from segattn.models.attention.interlaced_sparse import InterlacedSparseAttention
 from segattn.models.attention.key_query import KeyQueryAttention
 from segattn.models.attention.non_local import NonLocal2d
+from segattn.models.attention.object_context import ObjectContextBlock
 from segattn.models.attention.se import SqueezeExcitation
 
 __all__ = ["CBAM", "ChannelAttention", "CrissCrossAttention", "DisentangledNonLocal2d", "EMAttention",
            "GlobalContextBlock", "InterlacedSparseAttention",
-           "KeyQueryAttention", "NonLocal2d", "PositionAttention", "SqueezeExcitation"]
+           "KeyQueryAttention", "NonLocal2d", "ObjectContextBlock", "PositionAttention", "SqueezeExcitation"]
