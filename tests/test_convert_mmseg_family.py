@@ -1,4 +1,4 @@
-"""mmseg zoo-format GCNet, DNL, EMANet and ISANet files convert to segattn models that give mmseg 1.2.2's own logits (float64)."""
+"""mmseg zoo-format GCNet, DNL, EMANet, ISANet and OCRNet files convert to segattn models that give mmseg 1.2.2's own logits (float64)."""
 import json
 from pathlib import Path
 
@@ -11,7 +11,7 @@ from segattn.convert import ConversionError, convert_checkpoint
 from segattn.models.checkpoint import build_model
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mmseg-tiny-family"
-HEADS = {"gcnet": "GCHead", "dnl": "DNLHead", "emanet": "EMAHead", "isanet": "ISAHead"}  # head= name -> mmseg class
+HEADS = {"gcnet": "GCHead", "dnl": "DNLHead", "emanet": "EMAHead", "isanet": "ISAHead", "ocrnet": "OCRHead"}  # head= name -> mmseg class
 STEMS = {h: next(p.stem for p in FIXTURES.glob(f"{h}_*.pth")) for h in HEADS}
 
 
@@ -38,7 +38,8 @@ def test_converted_zoo_model_reproduces_mmseg_logits(head):
     assert summary.startswith(f"mmseg: {head} head") and ckpt["config"]["head"]["_target_"].endswith(HEADS[head])
     model = segattn.load_model(FIXTURES / f"{stem}.pth").double()
     assert not model.training and model.align_corners is info["align_corners"]
-    assert len(model.class_names) == info["num_classes"] and model.aux_head is not None
+    assert len(model.class_names) == info["num_classes"]
+    assert (model.aux_head is None) is (head == "ocrnet")  # mmseg's OCRNet has no auxiliary head
     with torch.no_grad():
         logits = model(x)
     assert logits.shape == expected.shape
@@ -76,3 +77,18 @@ def test_gc_and_dnl_without_concat_input_are_refused_in_one_message(tmp_path):
         torch.save(data, path)
         with pytest.raises(ConversionError, match=f"{HEADS[head]} without concat_input is not supported"):
             convert_checkpoint(path)
+
+
+def test_ocrnet_soft_region_head_is_part_of_inference_and_has_its_own_loss():
+    stem = STEMS["ocrnet"]
+    x, expected, _ = _reference(stem)
+    model = segattn.load_model(FIXTURES / f"{stem}.pth").double()
+    assert model.loss_weights == {"out": 1.0, "soft_region": 0.4}
+    with torch.no_grad():
+        outputs = model.forward_train(x)
+        assert set(outputs) == {"out", "soft_region"} and outputs["soft_region"].shape == expected.shape
+        assert _rel_error(outputs["out"], expected) < 1e-6
+        model.head.soft_region.cls[1].bias.add_(1.0)  # a class-wise shift of the regions' logits leaves the softmax over
+        assert _rel_error(model(x), expected) < 1e-6   # positions alone; a shift of one class's map does not:
+        model.head.soft_region.cls[1].weight[0].mul_(3.0)
+        assert _rel_error(model(x), expected) > 1e-5

@@ -1,6 +1,6 @@
 """mmsegmentation model-zoo files: ``{"meta": {...}, "state_dict": {"backbone.*", "decode_head.*", "auxiliary_head.*"}}``.
 
-Heads: CCHead, DAHead, NLHead, GCHead, DNLHead, EMAHead, ISAHead, FCNHead on ResNetV1c (``backbone.stem.*``, ``contract_dilation``,
+Heads: CCHead, DAHead, NLHead, GCHead, DNLHead, EMAHead, ISAHead, OCRHead (with its layer3 FCNHead), FCNHead on ResNetV1c (``backbone.stem.*``, ``contract_dilation``,
 BasicBlock's second conv undilated); an auxiliary FCNHead with one conv on layer3.
 """
 from __future__ import annotations
@@ -15,10 +15,10 @@ from segattn.convert.plan import Plan, conv_bn, out_channels
 from segattn.convert.resnet import infer_backbone
 
 SUPPORTED = {"CCHead": "ccnet", "DAHead": "danet", "NLHead": "nonlocal", "GCHead": "gcnet", "DNLHead": "dnl",
-             "EMAHead": "emanet", "ISAHead": "isanet", "FCNHead": "fcn"}
+             "EMAHead": "emanet", "ISAHead": "isanet", "OCRHead": "ocrnet", "FCNHead": "fcn"}
 _OTHER_HEADS = {"psp_modules": "PSPHead", "aspp_modules": "ASPPHead", "image_pool": "ASPPHead",
                 "enc_module": "EncHead", "apc_modules": "APCHead",
-                "dm_modules": "DMHead", "lateral_convs": "UPerHead/FPNHead", "object_context_block": "OCRHead",
+                "dm_modules": "DMHead", "lateral_convs": "UPerHead/FPNHead",
                 "psa_out": "PSAHead", "ann": "ANNHead"}
 D = "decode_head"
 
@@ -35,6 +35,8 @@ def head_type(state: dict[str, Tensor]) -> str:
         return "DAHead"
     if f"{D}.nl_block.g.conv.weight" in state:
         return "NLHead"
+    if f"{D}.1.object_context_block.bottleneck.conv.weight" in state:
+        return "OCRHead"
     names = {k.split(".")[1] for k in state if k.startswith(f"{D}.")}
     for part, cls in (("gc_block", "GCHead"), ("dnl_block", "DNLHead"), ("ema_module", "EMAHead"),
                       ("global_relation", "ISAHead")):
@@ -157,7 +159,25 @@ def _isa_rules(state: dict[str, Tensor]) -> tuple[list, dict, list[str]]:
     return rules, head, ["down_factor=(8, 8) (mmseg ISAHead's zoo setting; not stored in the weights)"]
 
 
-_FAMILY_RULES = {"GCHead": _gc_rules, "DNLHead": _dnl_rules, "EMAHead": _ema_rules, "ISAHead": _isa_rules}
+def _ocr_rules(state: dict[str, Tensor]) -> tuple[list, dict, list[str]]:
+    """OCRNet is a cascade: ``decode_head.0`` the FCNHead on layer3 (soft regions), ``decode_head.1`` the OCRHead."""
+    fcn, ocr = f"{D}.0", f"{D}.1"
+    if f"{fcn}.convs.0.conv.weight" not in state or f"{fcn}.convs.1.conv.weight" in state or f"{fcn}.conv_cat.conv.weight" in state:
+        raise ConversionError(f"OCRNet's first head {fcn} is not an FCNHead with one conv and no concat_input "
+                              "(segattn's soft-region head; mmseg's zoo uses that)")
+    rules = [*conv_bn(f"{fcn}.convs.0", "head.soft_region.convs.0"), (f"{fcn}.conv_seg.", "head.soft_region.cls.1."),
+             *conv_bn(f"{ocr}.bottleneck", "head.bottleneck"),
+             (f"{ocr}.object_context_block.bottleneck.", "head.ocr.bottleneck."),
+             (f"{ocr}.object_context_block.", "head.ocr.attention."), (f"{ocr}.conv_seg.", "head.cls.1.")]
+    head = {"name": "ocrnet", "channels": out_channels(state, f"{ocr}.bottleneck.conv.weight"),
+            "ocr_channels": out_channels(state, f"{ocr}.object_context_block.value_project.conv.weight"),
+            "soft_region_channels": out_channels(state, f"{fcn}.convs.0.conv.weight"), "soft_region_weight": 0.4}
+    return rules, head, ["scale=1 (mmseg OCRHead's zoo setting; not stored in the weights)"]
+
+
+_FAMILY_RULES = {"GCHead": _gc_rules, "DNLHead": _dnl_rules, "EMAHead": _ema_rules, "ISAHead": _isa_rules,
+                 "OCRHead": _ocr_rules}
+_CLASSIFIERS = {"OCRHead": f"{D}.1.conv_seg.weight"}  # the final classifier where it is not decode_head.conv_seg
 
 
 def _aux(state: dict[str, Tensor]) -> tuple[list, dict]:
@@ -183,4 +203,4 @@ def plan(state: dict[str, Tensor], file_name: str) -> Plan:
     basic = ", BasicBlock's second conv undilated" if backbone["depth"] < 50 else ""
     notes.append(f"ResNetV1c, contract_dilation{basic}")
     return Plan("mmseg", backbone, head, model, renamed, unmatched,
-                num_classes=out_channels(state, f"{D}.conv_seg.weight"), notes=notes, origin=origin)
+                num_classes=out_channels(state, _CLASSIFIERS.get(kind, f"{D}.conv_seg.weight")), notes=notes, origin=origin)
