@@ -1,7 +1,9 @@
 """The attention designs as plain nn.Modules: criss-cross (CCNet), position and channel attention (DANet),
 non-local, disentangled non-local (DNL), global context (GCNet), EM attention (EMANet), interlaced sparse
-(ISANet), object context (OCRNet), key-query attention (ISANet / OCRNet / ANN),
+(ISANet), object context (OCRNet), asymmetric
+non-local (ANN: APNB, AFNB), key-query attention (ISANet / OCRNet / ANN),
 squeeze-and-excitation and CBAM."""
+from segattn.models.attention.asymmetric_non_local import AsymmetricFusion, AsymmetricPyramidNonLocal
 from segattn.models.attention.cbam import CBAM
 from segattn.models.attention.criss_cross import CrissCrossAttention
 from segattn.models.attention.disentangled_non_local import DisentangledNonLocal2d
@@ -14,6 +16,6 @@ from segattn.models.attention.non_local import NonLocal2d
 from segattn.models.attention.object_context import ObjectContextBlock
 from segattn.models.attention.se import SqueezeExcitation
 
-__all__ = ["CBAM", "ChannelAttention", "CrissCrossAttention", "DisentangledNonLocal2d", "EMAttention",
+__all__ = ["AsymmetricFusion", "AsymmetricPyramidNonLocal", "CBAM", "ChannelAttention", "CrissCrossAttention", "DisentangledNonLocal2d", "EMAttention",
            "GlobalContextBlock", "InterlacedSparseAttention",
            "KeyQueryAttention", "NonLocal2d", "ObjectContextBlock", "PositionAttention", "SqueezeExcitation"]
