@@ -85,3 +85,13 @@ def test_pyramid_pooling_gives_sum_of_squares_positions_and_refuses_bad_scales()
     assert PyramidPooledKeys((1, 3, 6, 8))(torch.zeros(2, 4, 11, 13)).shape == (2, 4, 110)
     with pytest.raises(ValueError, match="key_pool_scales must be positive ints"):
         PyramidPooledKeys((0, 2))
+
+
+def test_export_path_of_the_pyramid_pooling_equals_adaptive_pooling(monkeypatch):
+    import segattn.models.attention.asymmetric_non_local as ann
+
+    x = torch.randn(2, 3, 11, 7, dtype=torch.float64)
+    pool = PyramidPooledKeys((1, 3, 6, 8))
+    expected = pool(x)
+    monkeypatch.setattr(ann, "recording", lambda: True)
+    assert (pool(x) - expected).abs().max() < 1e-12

@@ -1,4 +1,4 @@
-"""mmseg zoo-format GCNet, DNL, EMANet, ISANet and OCRNet files convert to segattn models that give mmseg 1.2.2's own logits (float64)."""
+"""mmseg zoo-format GCNet, DNL, EMANet, ISANet, OCRNet and ANN files convert to segattn models that give mmseg 1.2.2's own logits (float64)."""
 import json
 from pathlib import Path
 
@@ -11,7 +11,8 @@ from segattn.convert import ConversionError, convert_checkpoint
 from segattn.models.checkpoint import build_model
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mmseg-tiny-family"
-HEADS = {"gcnet": "GCHead", "dnl": "DNLHead", "emanet": "EMAHead", "isanet": "ISAHead", "ocrnet": "OCRHead"}  # head= name -> mmseg class
+HEADS = {"gcnet": "GCHead", "dnl": "DNLHead", "emanet": "EMAHead", "isanet": "ISAHead", "ocrnet": "OCRHead", "ann": "ANNHead"}  # head= name -> mmseg class
+TINY_SETTINGS = {"ann": {"key_pool_scales": [1, 3]}}  # the fixture README's settings that the weights do not show
 STEMS = {h: next(p.stem for p in FIXTURES.glob(f"{h}_*.pth")) for h in HEADS}
 
 
@@ -37,6 +38,9 @@ def test_converted_zoo_model_reproduces_mmseg_logits(head):
     ckpt, summary = convert_checkpoint(FIXTURES / f"{stem}.pth")
     assert summary.startswith(f"mmseg: {head} head") and ckpt["config"]["head"]["_target_"].endswith(HEADS[head])
     model = segattn.load_model(FIXTURES / f"{stem}.pth").double()
+    if head in TINY_SETTINGS:  # the zoo's setting (the converter's) differs from the tiny file's
+        ckpt["config"]["head"].update(TINY_SETTINGS[head])
+        model = build_model(ckpt, "converted").double().eval()
     assert not model.training and model.align_corners is info["align_corners"]
     assert len(model.class_names) == info["num_classes"]
     assert (model.aux_head is None) is (head == "ocrnet")  # mmseg's OCRNet has no auxiliary head
@@ -50,7 +54,8 @@ def test_the_reference_is_sensitive_to_each_heads_settings():
     """Settings the tensors do not show change the logits by well over the 1e-6 tolerance: the comparison above pins
     them (EM converges in few steps on the tiny input, so one EM stage instead of three moves the logits least)."""
     changes = {"gcnet": {"pooling_type": "avg"}, "dnl": {"temperature": 1.0}, "emanet": {"num_stages": 1},
-               "isanet": {"down_factor": [4, 4]}}
+               "isanet": {"down_factor": [4, 4]},
+               "ann": {"key_pool_scales": [1, 2]}}
     for head, change in changes.items():
         x, expected, _ = _reference(STEMS[head])
         ckpt, _ = convert_checkpoint(FIXTURES / f"{STEMS[head]}.pth")

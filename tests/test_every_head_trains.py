@@ -31,6 +31,7 @@ def compose_run(data_root, run_dir, *overrides):
     ["head=gcnet"], ["head=dnl"], ["head=emanet", "head.ema_channels=16", "head.num_bases=8"],
     ["head=isanet", "head.isa_channels=8", "head.down_factor=[2,2]"],
     ["head=ocrnet", "head.ocr_channels=8", "head.soft_region_channels=8", "model.aux_weight=0"],
+    ["head=ann", "head.project_channels=8"],
     ["head=fcn", "backbone.attention=se"], ["head=fcn", "backbone.attention=cbam"],
 ], ids=lambda o: ",".join(o))
 def test_head_trains_and_validates(tiny_cityscapes, tmp_path, overrides):
@@ -45,6 +46,7 @@ ATTENTION = {  # tiny model name -> the attention blocks' classes whose every pa
     "nonlocal": ("NonLocal2d",), "nonlocal_concatenation_subsampled": ("NonLocal2d",),
     "gcnet": ("GlobalContextBlock",), "gcnet_avg_add_mul": ("GlobalContextBlock",), "dnl": ("DisentangledNonLocal2d",),
     "isanet": ("InterlacedSparseAttention",), "ocrnet": ("ObjectContextBlock",),
+    "ann": ("AsymmetricFusion", "AsymmetricPyramidNonLocal"),
     "ccnet_cbam_aligned": ("CrissCrossAttention", "CBAM"), "danet_se": ("PositionAttention", "SqueezeExcitation"),
 }
 

@@ -1,6 +1,6 @@
 """mmsegmentation model-zoo files: ``{"meta": {...}, "state_dict": {"backbone.*", "decode_head.*", "auxiliary_head.*"}}``.
 
-Heads: CCHead, DAHead, NLHead, GCHead, DNLHead, EMAHead, ISAHead, OCRHead (with its layer3 FCNHead), FCNHead on ResNetV1c (``backbone.stem.*``, ``contract_dilation``,
+Heads: CCHead, DAHead, NLHead, GCHead, DNLHead, EMAHead, ISAHead, OCRHead (with its layer3 FCNHead), ANNHead, FCNHead on ResNetV1c (``backbone.stem.*``, ``contract_dilation``,
 BasicBlock's second conv undilated); an auxiliary FCNHead with one conv on layer3.
 """
 from __future__ import annotations
@@ -15,11 +15,11 @@ from segattn.convert.plan import Plan, conv_bn, out_channels
 from segattn.convert.resnet import infer_backbone
 
 SUPPORTED = {"CCHead": "ccnet", "DAHead": "danet", "NLHead": "nonlocal", "GCHead": "gcnet", "DNLHead": "dnl",
-             "EMAHead": "emanet", "ISAHead": "isanet", "OCRHead": "ocrnet", "FCNHead": "fcn"}
+             "EMAHead": "emanet", "ISAHead": "isanet", "OCRHead": "ocrnet", "ANNHead": "ann", "FCNHead": "fcn"}
 _OTHER_HEADS = {"psp_modules": "PSPHead", "aspp_modules": "ASPPHead", "image_pool": "ASPPHead",
                 "enc_module": "EncHead", "apc_modules": "APCHead",
                 "dm_modules": "DMHead", "lateral_convs": "UPerHead/FPNHead",
-                "psa_out": "PSAHead", "ann": "ANNHead"}
+                "psa_out": "PSAHead"}
 D = "decode_head"
 
 
@@ -39,7 +39,7 @@ def head_type(state: dict[str, Tensor]) -> str:
         return "OCRHead"
     names = {k.split(".")[1] for k in state if k.startswith(f"{D}.")}
     for part, cls in (("gc_block", "GCHead"), ("dnl_block", "DNLHead"), ("ema_module", "EMAHead"),
-                      ("global_relation", "ISAHead")):
+                      ("global_relation", "ISAHead"), ("fusion", "ANNHead")):
         if part in names:
             return cls
     if names and names <= {"convs", "conv_cat", "conv_seg"}:
@@ -175,7 +175,22 @@ def _ocr_rules(state: dict[str, Tensor]) -> tuple[list, dict, list[str]]:
     return rules, head, ["scale=1 (mmseg OCRHead's zoo setting; not stored in the weights)"]
 
 
-_FAMILY_RULES = {"GCHead": _gc_rules, "DNLHead": _dnl_rules, "EMAHead": _ema_rules, "ISAHead": _isa_rules,
+def _ann_rules(state: dict[str, Tensor]) -> tuple[list, dict, list[str]]:
+    for block in ("fusion", "context"):
+        if any(k.startswith(f"{D}.{block}.stages.1.") for k in state):
+            raise ConversionError(f"ANNHead with more than one query scale ({D}.{block}.stages.1) is not supported "
+                                  "(segattn's ANN has mmseg's zoo setting query_scales=(1,))")
+    rules = [(f"{D}.fusion.bottleneck.", "head.fusion.bottleneck."), (f"{D}.fusion.", "head.fusion."),
+             *conv_bn(f"{D}.bottleneck", "head.bottleneck"), (f"{D}.context.", "head.context."),
+             (f"{D}.conv_seg.", "head.cls.1.")]
+    head = {"name": "ann", "channels": out_channels(state, f"{D}.bottleneck.conv.weight"),
+            "project_channels": out_channels(state, f"{D}.fusion.stages.0.key_project.conv.weight"),
+            "key_pool_scales": [1, 3, 6, 8]}
+    return rules, head, ["key_pool_scales=(1, 3, 6, 8), query_scales=(1,) (mmseg ANNHead's zoo settings; "
+                         "not stored in the weights)"]
+
+
+_FAMILY_RULES = {"ANNHead": _ann_rules, "GCHead": _gc_rules, "DNLHead": _dnl_rules, "EMAHead": _ema_rules, "ISAHead": _isa_rules,
                  "OCRHead": _ocr_rules}
 _CLASSIFIERS = {"OCRHead": f"{D}.1.conv_seg.weight"}  # the final classifier where it is not decode_head.conv_seg
 

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from segattn.models.attention.key_query import KeyQueryAttention
 from segattn.models.attention.projection import conv_module
+from segattn.models.attention.tracing import recording
 
 
 class PyramidPooledKeys(nn.Module):
@@ -24,7 +25,18 @@ class PyramidPooledKeys(nn.Module):
             raise ValueError(f"key_pool_scales must be positive ints, got {pool_scales}")
 
     def forward(self, x: Tensor) -> Tensor:
+        if recording():  # ONNX has no adaptive pooling of a size known only at run time: pool as two matmuls
+            h, w = x.shape[-2:]
+            return torch.cat([(_bins(h, s, x) @ x @ _bins(w, s, x).t()).flatten(2) for s in self.pool_scales], 2)
         return torch.cat([F.adaptive_avg_pool2d(x, s).flatten(2) for s in self.pool_scales], 2)
+
+
+def _bins(n, s: int, like: Tensor) -> Tensor:
+    """``s x n`` averaging matrix of adaptive pooling: bin ``a`` covers ``floor(a n / s) <= i < ceil((a + 1) n / s)``."""
+    a = torch.arange(s, device=like.device).unsqueeze(1)
+    i = torch.arange(n, device=like.device).unsqueeze(0)
+    inside = ((i >= a * n // s) & (i < ((a + 1) * n + s - 1) // s)).to(like.dtype)
+    return inside / inside.sum(1, keepdim=True)
 
 
 def _asymmetric(query_channels: int, key_in_channels: int, key_channels: int, out_channels: int,
