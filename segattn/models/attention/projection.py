@@ -36,10 +36,11 @@ def position_softmax(conv: nn.Conv2d, x: Tensor) -> Tensor:
     return conv(x).flatten(1).softmax(-1)
 
 
-def conv_module(in_channels: int, out_channels: int, relu: bool = True) -> nn.Sequential:
-    """1x1 ``conv`` (no bias) -> ``bn`` [-> ReLU]: mmcv ``ConvModule``'s layout and key names, as the projections of
-    mmseg's ``SelfAttentionBlock`` (ISANet, OCRNet, ANN) store them."""
-    layers = [("conv", nn.Conv2d(in_channels, out_channels, 1, bias=False)), ("bn", nn.BatchNorm2d(out_channels))]
+def conv_module(in_channels: int, out_channels: int, relu: bool = True, padding: int = 0) -> nn.Sequential:
+    """1x1 ``conv`` (no bias, zero ``padding``) -> ``bn`` [-> ReLU]: mmcv ``ConvModule``'s layout and key names, as the
+    projections of mmseg's ``SelfAttentionBlock`` (ISANet, OCRNet, ANN) and PSAHead store them."""
+    layers = [("conv", nn.Conv2d(in_channels, out_channels, 1, padding=padding, bias=False)),
+              ("bn", nn.BatchNorm2d(out_channels))]
     return nn.Sequential(OrderedDict(layers + ([("activate", nn.ReLU(inplace=True))] if relu else [])))
 
 
