@@ -31,7 +31,7 @@ def compose_run(data_root, run_dir, *overrides):
     ["head=gcnet"], ["head=dnl"], ["head=emanet", "head.ema_channels=16", "head.num_bases=8"],
     ["head=isanet", "head.isa_channels=8", "head.down_factor=[2,2]"],
     ["head=ocrnet", "head.ocr_channels=8", "head.soft_region_channels=8", "model.aux_weight=0"],
-    ["head=ann", "head.project_channels=8"],
+    ["head=ann", "head.project_channels=8"], ["head=psanet", "head.mask_size=[7,7]"],
     ["head=fcn", "backbone.attention=se"], ["head=fcn", "backbone.attention=cbam"],
 ], ids=lambda o: ",".join(o))
 def test_head_trains_and_validates(tiny_cityscapes, tmp_path, overrides):

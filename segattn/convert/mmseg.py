@@ -1,10 +1,12 @@
 """mmsegmentation model-zoo files: ``{"meta": {...}, "state_dict": {"backbone.*", "decode_head.*", "auxiliary_head.*"}}``.
 
-Heads: CCHead, DAHead, NLHead, GCHead, DNLHead, EMAHead, ISAHead, OCRHead (with its layer3 FCNHead), ANNHead, FCNHead on ResNetV1c (``backbone.stem.*``, ``contract_dilation``,
-BasicBlock's second conv undilated); an auxiliary FCNHead with one conv on layer3.
+Heads: CCHead, DAHead, NLHead, GCHead, DNLHead, EMAHead, ISAHead, OCRHead (with its layer3 FCNHead), ANNHead,
+PSAHead, FCNHead on ResNetV1c (``backbone.stem.*``, ``contract_dilation``, BasicBlock's second conv undilated); an
+auxiliary FCNHead with one conv on layer3.
 """
 from __future__ import annotations
 
+import math
 import re
 
 from torch import Tensor
@@ -15,11 +17,11 @@ from segattn.convert.plan import Plan, conv_bn, out_channels
 from segattn.convert.resnet import infer_backbone
 
 SUPPORTED = {"CCHead": "ccnet", "DAHead": "danet", "NLHead": "nonlocal", "GCHead": "gcnet", "DNLHead": "dnl",
-             "EMAHead": "emanet", "ISAHead": "isanet", "OCRHead": "ocrnet", "ANNHead": "ann", "FCNHead": "fcn"}
+             "EMAHead": "emanet", "ISAHead": "isanet", "OCRHead": "ocrnet", "ANNHead": "ann", "PSAHead": "psanet",
+             "FCNHead": "fcn"}
 _OTHER_HEADS = {"psp_modules": "PSPHead", "aspp_modules": "ASPPHead", "image_pool": "ASPPHead",
                 "enc_module": "EncHead", "apc_modules": "APCHead",
-                "dm_modules": "DMHead", "lateral_convs": "UPerHead/FPNHead",
-                "psa_out": "PSAHead"}
+                "dm_modules": "DMHead", "lateral_convs": "UPerHead/FPNHead"}
 D = "decode_head"
 
 
@@ -39,7 +41,8 @@ def head_type(state: dict[str, Tensor]) -> str:
         return "OCRHead"
     names = {k.split(".")[1] for k in state if k.startswith(f"{D}.")}
     for part, cls in (("gc_block", "GCHead"), ("dnl_block", "DNLHead"), ("ema_module", "EMAHead"),
-                      ("global_relation", "ISAHead"), ("fusion", "ANNHead")):
+                      ("global_relation", "ISAHead"), ("fusion", "ANNHead"),
+                      ("attention", "PSAHead")):
         if part in names:
             return cls
     if names and names <= {"convs", "conv_cat", "conv_seg"}:
@@ -190,7 +193,25 @@ def _ann_rules(state: dict[str, Tensor]) -> tuple[list, dict, list[str]]:
                          "not stored in the weights)"]
 
 
-_FAMILY_RULES = {"ANNHead": _ann_rules, "GCHead": _gc_rules, "DNLHead": _dnl_rules, "EMAHead": _ema_rules, "ISAHead": _isa_rules,
+def _psa_rules(state: dict[str, Tensor]) -> tuple[list, dict, list[str]]:
+    rules = [(f"{D}.{part}.", f"head.psa.{part}.") for part in ("reduce", "reduce_p", "attention", "attention_p", "proj")]
+    rules += [*conv_bn(f"{D}.bottleneck", "head.bottleneck"), (f"{D}.conv_seg.", "head.cls.1.")]
+    cells = out_channels(state, f"{D}.attention.1.weight")
+    side = math.isqrt(cells)
+    if side * side != cells:
+        raise ConversionError(f"PSAHead mask of {cells} cells is not square (segattn reads mmseg's square zoo masks)")
+    bi = f"{D}.reduce_p.conv.weight" in state
+    head = {"name": "psanet", "channels": out_channels(state, f"{D}.reduce.conv.weight"), "mask_size": [side, side],
+            "psa_type": "bi-direction" if bi else "collect", "compact": False, "shrink_factor": 2,
+            "normalization_factor": 1.0, "psa_softmax": True}
+    notes = ["compact=false, shrink_factor=2, normalization_factor=1.0, psa_softmax=true (mmseg PSAHead's zoo "
+             "settings; not stored in the weights)"]
+    if not bi:
+        notes.append("psa_type=collect (a one-branch file does not show collect or distribute)")
+    return rules, head, notes
+
+
+_FAMILY_RULES = {"PSAHead": _psa_rules, "ANNHead": _ann_rules, "GCHead": _gc_rules, "DNLHead": _dnl_rules, "EMAHead": _ema_rules, "ISAHead": _isa_rules,
                  "OCRHead": _ocr_rules}
 _CLASSIFIERS = {"OCRHead": f"{D}.1.conv_seg.weight"}  # the final classifier where it is not decode_head.conv_seg
 

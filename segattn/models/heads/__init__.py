@@ -10,5 +10,6 @@ from segattn.models.heads.gcnet import GCHead
 from segattn.models.heads.isanet import ISAHead
 from segattn.models.heads.nonlocal_head import NonLocalHead
 from segattn.models.heads.ocrnet import OCRHead
+from segattn.models.heads.psanet import PSAHead
 
-__all__ = ["ANNHead", "DANetHead", "DNLHead", "EMAHead", "FCNHead", "GCHead", "ISAHead", "NonLocalHead", "OCRHead", "RCCAHead"]
+__all__ = ["ANNHead", "DANetHead", "DNLHead", "EMAHead", "FCNHead", "GCHead", "ISAHead", "NonLocalHead", "OCRHead", "PSAHead", "RCCAHead"]
