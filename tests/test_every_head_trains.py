@@ -46,7 +46,7 @@ ATTENTION = {  # tiny model name -> the attention blocks' classes whose every pa
     "nonlocal": ("NonLocal2d",), "nonlocal_concatenation_subsampled": ("NonLocal2d",),
     "gcnet": ("GlobalContextBlock",), "gcnet_avg_add_mul": ("GlobalContextBlock",), "dnl": ("DisentangledNonLocal2d",),
     "isanet": ("InterlacedSparseAttention",), "ocrnet": ("ObjectContextBlock",),
-    "ann": ("AsymmetricFusion", "AsymmetricPyramidNonLocal"),
+    "ann": ("AsymmetricFusion", "AsymmetricPyramidNonLocal"), "psanet": ("PointwiseSpatialAttention",),
     "ccnet_cbam_aligned": ("CrissCrossAttention", "CBAM"), "danet_se": ("PositionAttention", "SqueezeExcitation"),
 }
 

@@ -96,3 +96,16 @@ def test_single_branch_and_compact_variants_run_and_differ():
     assert all(o.shape == x.shape for o in outs) and (outs[0] - outs[1]).abs().max() > 1e-6
     with pytest.raises(ValueError, match="psa_type must be one of"):
         PointwiseSpatialAttention(6, 4, psa_type="both")
+
+
+@pytest.mark.parametrize("size", [(7, 9), (6, 7), (8, 8), (1, 5)])
+@pytest.mark.parametrize("shrink", [1, 2, 3])
+def test_export_path_equals_the_eager_one(monkeypatch, size, shrink):
+    """Under export the resizes are matmuls whose sizes and align_corners stay symbolic; same values."""
+    import segattn.models.attention.point_wise_spatial as psa
+
+    block = _randomised(PointwiseSpatialAttention(6, 4, mask_size=(5, 5), shrink_factor=shrink, align_corners=True))
+    x = torch.randn(2, 6, *size, dtype=torch.float64)
+    expected = block(x)
+    monkeypatch.setattr(psa, "recording", lambda: True)
+    assert (block(x) - expected).abs().max() < 1e-12

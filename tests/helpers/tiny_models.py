@@ -19,6 +19,7 @@ HEADS = {  # name -> create_model options: every head and every attention design
     "isanet": dict(head="isanet", isa_channels=8, down_factor=[2, 2]),
     "ocrnet": dict(head="ocrnet", ocr_channels=8, soft_region_channels=8),
     "ann": dict(head="ann", project_channels=8, key_pool_scales=[1, 3]),
+    "psanet": dict(head="psanet", mask_size=[9, 9]),
     "ccnet_cbam_aligned": dict(head="ccnet", attention="cbam", align_corners=True, output_stride=16),
     "danet_se": dict(head="danet", attention="se"),
 }

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from segattn.models.attention.projection import conv_module
+from segattn.models.attention.tracing import recording
 
 PSA_TYPES = ("collect", "distribute", "bi-direction")
 
@@ -37,6 +38,30 @@ def psa_mask(mask: Tensor, mask_size: Sequence[int], mode: str) -> Tensor:
     if mode == "distribute":
         out = out.transpose(1, 2)
     return out.reshape(b, h * w, h, w)
+
+
+def _resize_weights(n_in, n_out, align: Tensor, like: Tensor) -> Tensor:
+    """``n_out x n_in`` weights of 1-d bilinear resizing as ``F.interpolate`` computes it, with ``align`` (a bool
+    tensor) choosing align_corners: sizes and the choice may be symbolic under export."""
+    n_in, n_out = torch.as_tensor(n_in, device=like.device), torch.as_tensor(n_out, device=like.device)
+    dst = torch.arange(n_out, device=like.device).to(like.dtype)
+    aligned = dst * (n_in - 1).to(like.dtype) / (n_out - 1).clamp(min=1).to(like.dtype)
+    half_pixel = ((dst + 0.5) * n_in.to(like.dtype) / n_out.to(like.dtype) - 0.5).clamp(min=0)
+    src = torch.where(align, aligned, half_pixel)
+    low = torch.minimum(src.floor().long(), n_in - 1)
+    high = torch.minimum(low + 1, n_in - 1)
+    frac = (src - low.to(like.dtype)).unsqueeze(1)
+    cols = torch.arange(n_in, device=like.device)
+    return (cols == low.unsqueeze(1)).to(like.dtype) * (1 - frac) + (cols == high.unsqueeze(1)).to(like.dtype) * frac
+
+
+def _resize(x: Tensor, size, align, exportable: bool) -> Tensor:
+    """Bilinear resize of ``B x C x h x w`` to ``size``; ``exportable``: as two matmuls whose sizes and align_corners
+    (a bool tensor) stay symbolic under export, else ``F.interpolate``."""
+    if not exportable:
+        return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=bool(align))
+    align = torch.as_tensor(align, device=x.device)
+    return _resize_weights(x.shape[-2], size[0], align, x) @ x @ _resize_weights(x.shape[-1], size[1], align, x).t()
 
 
 def _over_mask(channels: int, mask_size: Sequence[int]) -> nn.Sequential:
@@ -73,16 +98,20 @@ class PointwiseSpatialAttention(nn.Module):
             self.attention_p = _over_mask(channels, self.mask_size)
         self.proj = conv_module(channels * (2 if psa_type == "bi-direction" else 1), in_channels, padding=1)
 
-    def _shrunk(self, h: int, w: int) -> tuple[int, int, bool]:
-        """The shrunk size and its align_corners."""
+    def _shrunk(self, h, w, exportable: bool):
+        """The shrunk size and its align_corners: ``ceil`` and True when neither side divides, else ``floor`` and
+        False (as tensors when ``exportable``, so that an exported graph keeps the choice)."""
         s = self.shrink_factor
-        if h % s and w % s:
-            return (h - 1) // s + 1, (w - 1) // s + 1, True
-        return h // s, w // s, False
+        if not exportable:
+            return ((h - 1) // s + 1, (w - 1) // s + 1, True) if h % s and w % s else (h // s, w // s, False)
+        h, w = torch.as_tensor(h), torch.as_tensor(w)
+        odd = ((h % s) != 0) & ((w % s) != 0)
+        return h // s + odd.long(), w // s + odd.long(), odd
 
     def maps(self, x: Tensor) -> tuple[list[Tensor], list[Tensor], bool]:
         """The reduced (shrunk) features ``B x C x h x w`` and attention ``B x hw x h x w`` (source q x target p,
         softmaxed over q) of each branch, and the align_corners of the resizes."""
+        exportable = recording()
         h, w = x.shape[-2:]
         align, branches = self.align_corners, []
         modes = ["collect", "distribute"] if self.psa_type == "bi-direction" else [self.psa_type]
@@ -90,8 +119,8 @@ class PointwiseSpatialAttention(nn.Module):
                                            [self.attention, getattr(self, "attention_p", None)]):
             r = reduce(x)
             if self.shrink_factor != 1:
-                h, w, align = self._shrunk(*x.shape[-2:])
-                r = F.interpolate(r, size=(h, w), mode="bilinear", align_corners=align)
+                h, w, align = self._shrunk(*x.shape[-2:], exportable)
+                r = _resize(r, (h, w), align, exportable)
             m = attention(r)
             if not self.compact:
                 m = psa_mask(m, self.mask_size, mode)
@@ -104,6 +133,6 @@ class PointwiseSpatialAttention(nn.Module):
         feats, attn, align = self.maps(x)
         out = torch.cat([torch.bmm(r.flatten(2), a.flatten(2)).view_as(r) / self.normalization_factor
                          for r, a in zip(feats, attn)], 1)
-        return F.interpolate(self.proj(out), size=x.shape[-2:], mode="bilinear", align_corners=align)
+        return _resize(self.proj(out), x.shape[-2:], align, recording())
 
 
