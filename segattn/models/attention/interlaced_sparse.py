@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from segattn.models.attention.key_query import KeyQueryAttention
-from segattn.models.attention.projection import conv_module, conv_modules
+from segattn.models.attention.projection import conv_module, conv_modules, memory_format_of
 
 
 def relation(channels: int, key_channels: int) -> KeyQueryAttention:
@@ -40,6 +40,7 @@ class InterlacedSparseAttention(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         b, c, h, w = x.shape
+        layout = memory_format_of(x)
         ph, pw = self.down_factor
         qh, qw = (h + ph - 1) // ph, (w + pw - 1) // pw  # integer size arithmetic: exporters keep it symbolic
         pad_h, pad_w = qh * ph - h, qw * pw - w
@@ -49,4 +50,4 @@ class InterlacedSparseAttention(nn.Module):
         x = x.reshape(b, ph, pw, c, qh, qw).permute(0, 4, 5, 3, 1, 2).reshape(-1, c, ph, pw)
         x = self.local_relation(x, x)
         x = x.reshape(b, qh, qw, c, ph, pw).permute(0, 3, 1, 4, 2, 5).reshape(b, c, qh * ph, qw * pw)
-        return x[:, :, pad_h // 2:pad_h // 2 + h, pad_w // 2:pad_w // 2 + w]
+        return x[:, :, pad_h // 2:pad_h // 2 + h, pad_w // 2:pad_w // 2 + w].contiguous(memory_format=layout)

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from segattn.models.attention.projection import conv_module
+from segattn.models.attention.projection import conv_module, memory_format_of
 from segattn.models.attention.tracing import recording
 
 PSA_TYPES = ("collect", "distribute", "bi-direction")
@@ -133,6 +133,7 @@ class PointwiseSpatialAttention(nn.Module):
         feats, attn, align = self.maps(x)
         out = torch.cat([torch.bmm(r.flatten(2), a.flatten(2)).view_as(r) / self.normalization_factor
                          for r, a in zip(feats, attn)], 1)
-        return _resize(self.proj(out), x.shape[-2:], align, recording())
+        out = _resize(self.proj(out), x.shape[-2:], align, recording())
+        return out.contiguous(memory_format=memory_format_of(x))
 
 

@@ -49,3 +49,10 @@ def conv_modules(in_channels: int, out_channels: int, num: int) -> nn.Sequential
     two-layer key / query projections."""
     widths = [in_channels] + [out_channels] * num
     return nn.Sequential(*(conv_module(a, b) for a, b in zip(widths, widths[1:])))
+
+
+def memory_format_of(x: Tensor) -> torch.memory_format:
+    """``torch.channels_last`` for a channels-last (and not also NCHW-contiguous) map, else the NCHW format: blocks that
+    regroup positions hand the next conv the layout they were given."""
+    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    return torch.channels_last if channels_last else torch.contiguous_format
