@@ -101,7 +101,7 @@ def test_pretrained_stem_mismatch_and_offline_release_are_clear(tmp_path, monkey
     with pytest.raises(ValueError, match="no published ImageNet file for the ccnet stem at depth 18"):
         ResNetBackbone(18, stem="ccnet", pretrained="imagenet")
     cached = tmp_path / "hub" / "checkpoints" / "resnet18_v1c-b5776b93.pth"
-    cached.parent.mkdir(parents=True)
+    cached.parent.mkdir(parents=True, exist_ok=True)  # the failed download made it
     reference = ResNetBackbone(18, stem="v1c")
     torch.save(reference.state_dict(), cached)
     net = ResNetBackbone(18, stem="v1c", pretrained="imagenet")  # found in the cache: no download

@@ -2,6 +2,7 @@
 second signal late. Both tasks stop at the same step within a bounded time, one hpc checkpoint is written,
 rank 0 requeues, and the requeued job resumes. The run also checks DDP chosen by the task count alone and
 data.global_batch_size divided by it."""
+import csv
 import os
 import re
 import subprocess
@@ -10,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.training_state import assert_same_training_state
 
 from segattn.data.synthetic import generate_cityscapes
 from segattn.checkpoints import read_file
@@ -26,6 +28,7 @@ def images(tmp_path) -> Path:
 def start_tasks(data: Path, run_dir: Path, steps: int, port: int, fake_bin: Path) -> list[subprocess.Popen]:
     """Two train.py processes as ``srun --ntasks-per-node=2`` would start them (no trainer=ddp)."""
     overrides = [
+        "trainer.deterministic=true",
         f"data.root={data}", f"hydra.run.dir={run_dir}", f"trainer.max_steps={steps}", "trainer.accelerator=cpu",
         "trainer.val_check_interval=1000", "trainer.num_sanity_val_steps=0", "trainer.enable_progress_bar=false",
         "trainer.log_every_n_steps=1", "data.train_transform.crop_size=[32,32]", "data.batch_size=null",
@@ -79,8 +82,8 @@ def stopped_at(outputs: list[str]) -> int:
 
 
 def test_one_signalled_task_stops_both_at_the_same_step_and_the_requeued_job_resumes(images, tmp_path):
-    fake_bin, run_dir = fake_scontrol(tmp_path), tmp_path / "job"
-    tasks = start_tasks(images, run_dir, 400, 29581, fake_bin)
+    fake_bin, run_dir, steps = fake_scontrol(tmp_path), tmp_path / "job", 16
+    tasks = start_tasks(images, run_dir, steps, 29581, fake_bin)
     wait_for(run_dir / "checkpoints" / "last.ckpt", tasks)
     tasks[1].send_signal(15)  # rank 1 only
     outputs = finish(tasks)
@@ -88,13 +91,20 @@ def test_one_signalled_task_stops_both_at_the_same_step_and_the_requeued_job_res
     assert "data.global_batch_size=4 over 2 processes: batch 2 per process" in outputs[0]
     assert "DDP with SyncBatchNorm selected" in outputs[0]
     hpc = read_file(run_dir / "hpc_ckpt_1.ckpt")
-    assert hpc["global_step"] == step and 2 <= step < 400
+    assert hpc["global_step"] == step and 2 <= step < steps
     assert sorted(run_dir.glob("hpc_ckpt_*.ckpt")) == [run_dir / "hpc_ckpt_1.ckpt"]
     assert (tmp_path / "scontrol.log").read_text().split() == ["requeue", "4242"]  # rank 0 only
 
-    finish(start_tasks(images, run_dir, step + 2, 29582, fake_bin))  # the requeued job: the same command
-    last = read_file(run_dir / "checkpoints" / "last.ckpt")
-    assert last["global_step"] == step + 2
+    finish(start_tasks(images, run_dir, steps, 29582, fake_bin))  # the requeued job: the same command
+    finish(start_tasks(images, tmp_path / "full", steps, 29584, fake_bin))  # uninterrupted, the same length
+    curve = losses(tmp_path / "full" / "logs" / "metrics.csv")
+    assert losses(run_dir / "logs" / "metrics.csv") == {s: curve[s] for s in range(step, steps)}  # resumed at step
+    assert_same_training_state(tmp_path / "full" / "checkpoints" / "last.ckpt", run_dir / "checkpoints" / "last.ckpt")
+
+
+def losses(csv_file: Path) -> dict[int, float]:
+    with open(csv_file) as f:
+        return {int(row["step"]): float(row["train/loss"]) for row in csv.DictReader(f) if row.get("train/loss")}
 
 
 def test_a_late_second_signal_neither_hangs_nor_splits_the_step(images, tmp_path):

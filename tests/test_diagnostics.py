@@ -11,6 +11,7 @@ from segattn.diagnostics.measure import measure_on_batch
 from segattn.diagnostics.reach import block_reach, criss_cross_mass, query_grid
 from segattn.models.attention import CrissCrossAttention, NonLocal2d, PositionAttention, SqueezeExcitation
 from segattn.visualization.capture import AttentionRecord
+from segattn.checkpoints import read_file
 
 
 def _criss_cross_weights(h: int, w: int, seed: int) -> torch.Tensor:
@@ -164,7 +165,7 @@ def test_wandb_mlflow_class_weights_and_optional_callbacks_from_one_override_eac
     offline = list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(offline) == 1 and offline[0].stat().st_size > 1000
     assert not (run_dir / "tb").exists()  # the list replaced the defaults
-    config = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["config"]
+    config = read_file(run_dir / "checkpoints" / "last.ckpt")["config"]
     assert config["loss"]["class_weight"] == str(weights) and config["loss_per_output"]["aux"]["min_kept"] == 10
     assert set(config["callbacks"]) >= {"early_stopping", "rich_progress_bar", "attention_diagnostics"}
 

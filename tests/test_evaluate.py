@@ -37,7 +37,7 @@ def run(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("e2e")
     overrides = [
         "head=fcn", "backbone=resnet18", "head.channels=16", "model.aux_channels=16",
-        "data.root=cityscapes", "data.generate.num_train=4",  # relative to the cwd: stored absolute "data.generate.num_val=2",
+        "data.root=cityscapes", "data.generate.num_train=4", "data.generate.num_val=2",  # root: relative to cwd
         "++data.generate.num_test=1", "data.generate.height=64", "data.generate.width=128",
         "data.batch_size=2", "data.val_batch_size=1", "data.train_transform.crop_size=[64,64]",
         "trainer.max_steps=2", "trainer.val_check_interval=2",
@@ -207,7 +207,7 @@ def _write_checkpoint(run: Path, path: Path, edit) -> Path:
 def test_bad_checkpoints_are_one_clear_message(run, tmp_path):
     with pytest.raises(EvaluationError, match="no such file or folder"):
         run_eval(f"ckpt={tmp_path / 'missing.ckpt'}")
-    with pytest.raises(EvaluationError, match="run folder without checkpoints/best.ckpt or checkpoints/last.ckpt"):
+    with pytest.raises(EvaluationError, match="a folder without checkpoints/best.ckpt or checkpoints/last.ckpt"):
         run_eval(f"ckpt={tmp_path}")
     (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
     with pytest.raises(EvaluationError, match="junk.ckpt is not a PyTorch checkpoint"):

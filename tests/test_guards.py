@@ -11,6 +11,7 @@ import torch
 from segattn.engine.guards import NonFiniteLossError, check_finite_loss
 from segattn.losses import CrossEntropy, OhemCrossEntropy
 from segattn.engine.schedule import poly_schedule
+from segattn.checkpoints import read_file
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,6 +79,6 @@ def test_a_non_finite_loss_stops_the_run_with_one_message_and_keeps_the_last_goo
         "training loss is nan at step 3: expected a finite loss"
     assert len(errors) == 1 and expected in errors[0], proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
-    last = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    last = read_file(run_dir / "checkpoints" / "last.ckpt")
     assert last["global_step"] == 2
     assert all(torch.isfinite(t).all() for t in last["state_dict"].values() if t.is_floating_point())

@@ -60,18 +60,35 @@ def test_official_ccnet_recipe_builds_the_release_model():
     assert all(b.conv2.dilation == (2, 2) for b in model.backbone.layer3)
 
 
-def test_poly_schedule_with_min_lr_is_mmsegs_polylr():
+def _mmengine_poly_lrs(base: float, eta_min: float, power: float, end: int, steps: int) -> list:
+    """mmengine's PolyParamScheduler as its source defines it: total_iters = end - begin - 1, the LR updated
+    from the previous one by (1 - 1 / (total_iters - last_step + 1)) ** power, only while the step < end."""
+    total, lrs, lr = end - 1, [base], base
+    for step in range(1, steps):
+        if step < end:
+            lr = (lr - eta_min) * (1 - 1 / (total - step + 1)) ** power + eta_min
+        lrs.append(lr)
+    return lrs
+
+
+@pytest.mark.parametrize("end, floor_at", [("last_step", 49), ("max_steps", 50)])
+def test_poly_schedule_with_min_lr_and_its_end(end, floor_at):
     params = [nn.Parameter(torch.zeros(1)), nn.Parameter(torch.zeros(1))]
     opt = torch.optim.SGD([{"params": [params[0]], "lr": 0.01}, {"params": [params[1]], "lr": 0.1}], lr=0.01)
-    sched = poly_schedule(opt, max_steps=50, power=0.9, min_lr=1e-4)
+    sched = poly_schedule(opt, max_steps=50, power=0.9, min_lr=1e-4, end=end)
     seen = []
     for _ in range(51):
         seen.append([g["lr"] for g in opt.param_groups])
         opt.step()
         sched.step()
-    for t in (0, 10, 49, 50):
+    for t in (0, 10, 48, 49, 50):
         for base, lr in zip((0.01, 0.1), seen[t]):
-            assert lr == pytest.approx((base - 1e-4) * (1 - t / 50) ** 0.9 + 1e-4)
+            assert lr == pytest.approx((base - 1e-4) * (1 - min(t / floor_at, 1)) ** 0.9 + 1e-4)
+    if end == "last_step":
+        for group, base in enumerate((0.01, 0.1)):
+            assert [lrs[group] for lrs in seen[:50]] == pytest.approx(_mmengine_poly_lrs(base, 1e-4, 0.9, 50, 50), rel=1e-12)
+    with pytest.raises(ValueError, match=r"optim.poly_end='mmengine': expected one of \['max_steps', 'last_step'\]"):
+        poly_schedule(opt, max_steps=50, end="mmengine")
 
 
 def test_mmseg_head_init():
@@ -134,6 +151,82 @@ def test_slide_windows_are_mmsegs_on_the_2049x1025_test_image():
     assert len(expected) == 2 * 4
 
 
+# What mmseg 1.2.2's configs say (configs/_base_/datasets/cityscapes_769x769.py, ade20k.py, schedules/
+# schedule_80k.py, schedule_160k.py, models/*_r50-d8.py: CrossEntropyLoss without avg_non_ignore), written out.
+MMSEG_SOURCE = {
+    "cityscapes": dict(scale=(2049, 1025), crop=(769, 769), ratio_range=(0.5, 2.0), cat_max_ratio=0.75, flip=0.5, max_iters=80000,
+                       val_interval=8000, test="slide", batch=8),
+    "ade20k": dict(scale=(2048, 512), crop=(512, 512), ratio_range=(0.5, 2.0), cat_max_ratio=0.75, flip=0.5, max_iters=160000,
+                   val_interval=16000, test="whole", batch=16),
+}
+
+
+@pytest.mark.parametrize("name", MMSEG)
+def test_mmseg_recipes_build_the_sources_loss_transform_and_schedule(name):
+    from segattn.data.mmseg_augment import MmsegAugment
+    from segattn.data.transforms import build_train_transform
+    from segattn.engine.components import instantiate_one
+    from segattn.engine.module import SegmentationModule
+
+    source = MMSEG_SOURCE["cityscapes" if "cityscapes" in name else "ade20k"]
+    cfg = _recipe(name)
+    assert cfg["trainer"]["val_check_interval"] == source["val_interval"]
+    assert cfg["eval"]["mode"] == source["test"] and cfg["data"]["global_batch_size"] == source["batch"]
+
+    # loss: sum of the pixel losses over ALL pixels of the batch (avg_non_ignore=False), ignore 255
+    torch.manual_seed(0)
+    logits, target = torch.randn(2, 5, 6, 7, dtype=torch.float64), torch.randint(0, 5, (2, 6, 7))
+    target[:, :2] = 255
+    expected = torch.nn.functional.cross_entropy(logits, target, ignore_index=255, reduction="sum") / target.numel()
+    assert torch.allclose(instantiate_one(cfg["loss"], "loss")(logits, target), expected, rtol=1e-12, atol=0)
+
+    # transform: mmseg's transforms (tests/test_mmseg_augment.py) with the parameters of mmseg's pipeline
+    steps = build_train_transform(**cfg["data"]["train_transform"]).transforms
+    augment = steps[0]
+    assert isinstance(augment, MmsegAugment)
+    assert (augment.scale, augment.crop_size, augment.ratio_range, augment.cat_max_ratio, augment.flip_prob,
+            augment.photometric) == (source["scale"], source["crop"], source["ratio_range"], source["cat_max_ratio"],
+                                     source["flip"], True)
+    pad = next(s for s in steps if type(s).__name__ == "PadIfNeeded")
+    assert (pad.min_height, pad.min_width, pad.fill, pad.fill_mask) == (*source["crop"], 0, 255)
+
+    # schedule: mmengine PolyLR(eta_min=1e-4, power=0.9, begin=0, end=max_iters) at a few steps
+    model = nn.Module()
+    model.backbone, model.head = nn.Linear(1, 1), nn.Linear(1, 1)
+    module = SegmentationModule(model, nn.CrossEntropyLoss(), ["a", "b"], cfg["optim"], cfg["trainer"]["max_steps"])
+    scheduler = module.configure_optimizers()["lr_scheduler"]["scheduler"]
+    reference = _mmengine_poly_lrs(0.01, 1e-4, 0.9, source["max_iters"], source["max_iters"])
+    for step in (0, 1, 1000, source["max_iters"] // 2, source["max_iters"] - 2, source["max_iters"] - 1):
+        for base, factor in zip(scheduler.base_lrs, scheduler.lr_lambdas):
+            assert base * factor(step) == pytest.approx(reference[step], rel=1e-9), step
+    assert reference[-1] == pytest.approx(1e-4, rel=1e-12)  # eta_min at the last iteration
+
+
+def test_official_ccnet_recipe_builds_the_release_loss_and_schedule():
+    """train.py of github.com/speedinghzl/CCNet: CriterionOhemDSN(thresh 0.7, min_kept 100000) = OHEM on the main
+    output + 0.4 x CrossEntropyLoss(ignore_index=255) (mean over labelled pixels) on the dsn output;
+    lr_poly = 0.01 * (1 - i / num_steps) ** 0.9 for i < num_steps = 60000."""
+    from segattn.engine.components import instantiate_one
+    from segattn.engine.module import SegmentationModule
+
+    cfg = _recipe("ccnet_r101_cityscapes")
+    main, aux = instantiate_one(cfg["loss"], "loss"), instantiate_one(cfg["loss_per_output"]["aux"], "aux")
+    assert (main.thresh, main.min_kept, main.ignore_index, main.average) == (0.7, 100000, 255, "non_ignore")
+    torch.manual_seed(0)
+    logits, target = torch.randn(2, 5, 6, 7, dtype=torch.float64), torch.randint(0, 5, (2, 6, 7))
+    target[:, :2] = 255
+    expected = torch.nn.functional.cross_entropy(logits, target, ignore_index=255)
+    assert torch.allclose(aux(logits, target), expected, rtol=1e-12, atol=0)
+    assert cfg["model"]["aux_weight"] == 0.4
+    model = nn.Module()
+    model.backbone, model.head = nn.Linear(1, 1), nn.Linear(1, 1)
+    module = SegmentationModule(model, main, ["a", "b"], cfg["optim"], cfg["trainer"]["max_steps"])
+    scheduler = module.configure_optimizers()["lr_scheduler"]["scheduler"]
+    for step in (0, 1, 30000, 59999):
+        for base, factor in zip(scheduler.base_lrs, scheduler.lr_lambdas):
+            assert base * factor(step) == pytest.approx(0.01 * (1 - step / 60000) ** 0.9, rel=1e-12)
+
+
 @pytest.mark.parametrize("name,head_shapes", [
     ("gcnet_r101_cityscapes", {"head.gc_block.channel_add_conv.0.weight": (128, 512, 1, 1),
                                "head.bottleneck.0.weight": (512, 2560, 3, 3)}),
@@ -170,3 +263,38 @@ def test_ocrnet_recipe_is_the_zoo_512x1024_batch_16_cascade_without_aux_head():
     assert d["global_batch_size"] == 16 and d["train_transform"]["crop_size"] == [512, 1024]
     assert d["val_transform"]["resize_scale"] == [2048, 1024] and cfg["eval"]["mode"] == "whole"
     assert cfg["head"]["soft_region_weight"] == 0.4 and cfg["trainer"]["max_steps"] == 80000
+
+
+@pytest.mark.parametrize("name", ["ccnet_r101_voc12aug", "danet_r101_voc12aug", "nonlocal_r101_voc12aug",
+                                  "ccnet_r101_voc12aug_40k", "danet_r101_voc12aug_40k", "nonlocal_r101_voc12aug_40k"])
+def test_voc12aug_recipes_have_the_zoo_settings(name):
+    cfg = _recipe(name)
+    b, m, o, d = cfg["backbone"], cfg["model"], cfg["optim"], cfg["data"]
+    assert (b["depth"], b["stem"], b["output_stride"], m["aux_weight"], m["align_corners"]) == (101, "v1c", 8, 0.4, False)
+    assert (o["lr"], o["weight_decay"], o["min_lr"], d["global_batch_size"]) == (0.01, 0.0005, 0.0001, 16)
+    assert d["dataset"]["_target_"].endswith("VOC12AugDataset") and d["train_transform"]["crop_size"] == [512, 512]
+    assert d["val_transform"]["resize_scale"] == [2048, 512] and cfg["eval"]["mode"] == "whole"
+    assert cfg["trainer"]["max_steps"] == (40000 if name.endswith("40k") else 20000)
+    head = {"ccnet": "RCCAHead", "danet": "DANetHead", "nonlocal": "NonLocalHead"}[name.split("_")[0]]
+    assert cfg["head"]["_target_"].endswith("." + head)
+
+
+@pytest.mark.parametrize("name", ["ccnet_r101_pascal_context", "danet_r101_pascal_context_59", "nonlocal_r101_pascal_context_59"])
+def test_pascal_context_recipes_have_the_zoo_settings(name):
+    cfg = _recipe(name)
+    o, d, e = cfg["optim"], cfg["data"], cfg["eval"]
+    assert (o["lr"], o["weight_decay"], d["global_batch_size"], cfg["trainer"]["max_steps"]) == (0.004, 0.0001, 16, 40000)
+    assert d["dataset"]["_target_"].endswith("PascalContext59Dataset" if name.endswith("59") else "PascalContextDataset")
+    assert d["train_transform"]["crop_size"] == [480, 480] and d["val_transform"]["resize_scale"] == [520, 520]
+    assert (e["mode"], e["crop_size"], e["stride"]) == ("slide", [480, 480], [320, 320])
+    assert cfg["model"]["align_corners"] is False and cfg["backbone"]["output_stride"] == 8
+
+
+@pytest.mark.parametrize("name", ["danet_r101_coco_stuff10k", "ccnet_r101_coco_stuff164k", "nonlocal_r101_coco_stuff10k"])
+def test_coco_stuff_recipes_have_the_zoo_settings(name):
+    cfg = _recipe(name)
+    o, d = cfg["optim"], cfg["data"]
+    assert (o["lr"], o["weight_decay"], d["global_batch_size"]) == (0.01, 0.0005, 16)
+    assert cfg["trainer"]["max_steps"] == (20000 if name.endswith("10k") else 80000)
+    assert d["dataset"]["_target_"].endswith("COCOStuff10kDataset" if name.endswith("10k") else "COCOStuff164kDataset")
+    assert d["val_transform"]["resize_scale"] == [2048, 512] and cfg["eval"]["mode"] == "whole"

@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 from segattn.cli.config import CONFIG_DIR
 from segattn.data.synthetic import generate_cityscapes
 from segattn.engine.launch import trainer_kwargs
+from helpers.training_state import assert_same_training_state
 from segattn.utils.resumable import ResumableLoader, ResumableSampler, eval_sampler
 from segattn.checkpoints import read_file
 
@@ -166,17 +167,19 @@ def test_sigterm_under_slurm_saves_requeues_and_the_requeued_job_resumes(five_im
     (fake_bin / "scontrol").write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "scontrol.log"}\n')
     (fake_bin / "scontrol").chmod(0o755)
     slurm = {**SLURM_ONE_NODE, "PATH": f"{fake_bin}:{os.environ['PATH']}"}
-    run_dir = tmp_path / "job"
-    overrides = tiny(five_images, run_dir, 200)
+    run_dir, steps, same = tmp_path / "job", 12, ("trainer.deterministic=true",)
+    overrides = tiny(five_images, run_dir, steps, *same)
     proc = start_and_signal(overrides, run_dir / "checkpoints" / "last.ckpt", signal.SIGTERM, **slurm)
     assert proc.returncode == 0
-    hpc = ckpt(run_dir / "hpc_ckpt_1.ckpt")
-    assert 2 <= hpc["global_step"] < 200
+    step = ckpt(run_dir / "hpc_ckpt_1.ckpt")["global_step"]
+    assert 2 <= step < steps
     assert (tmp_path / "scontrol.log").read_text().split() == ["requeue", "4242"]
 
-    train(*tiny(five_images, run_dir, hpc["global_step"] + 2), **slurm)  # the requeued job, same command
-    last = ckpt(run_dir / "checkpoints" / "last.ckpt")
-    assert last["global_step"] == hpc["global_step"] + 2
+    train(*overrides, **slurm)  # the requeued job: the same command
+    train(*tiny(five_images, tmp_path / "full", steps, *same), **slurm)  # uninterrupted, the same length
+    curve = losses(tmp_path / "full" / "logs" / "metrics.csv")
+    assert losses(run_dir / "logs" / "metrics.csv") == {s: curve[s] for s in range(step, steps)}  # resumed at step
+    assert_same_training_state(tmp_path / "full" / "checkpoints" / "last.ckpt", run_dir / "checkpoints" / "last.ckpt")
 
 
 SIGTERM_WHILE_LOGGING = """
@@ -272,15 +275,8 @@ def test_deterministic_runs_agree_and_a_sigkilled_run_resumes_exactly(five_image
     after = losses(killed / "logs" / "metrics.csv")  # rows are logged at step 0 .. steps - 1
     assert sorted(curve) == list(range(steps)) and after == {s: curve[s] for s in range(saved, steps)}
 
-    a, b = ckpt(full / "checkpoints" / "last.ckpt"), ckpt(killed / "checkpoints" / "last.ckpt")
-    assert a["global_step"] == b["global_step"] == steps
-    assert a["state_dict"].keys() == b["state_dict"].keys()
-    for name, tensor in a["state_dict"].items():
-        assert torch.equal(tensor, b["state_dict"][name]), name
-    momentum = [s["momentum_buffer"] for s in a["optimizer_states"][0]["state"].values()]
-    resumed = [s["momentum_buffer"] for s in b["optimizer_states"][0]["state"].values()]
-    assert len(momentum) == len(resumed) and all(torch.equal(x, y) for x, y in zip(momentum, resumed))
-    assert a["lr_schedulers"] == b["lr_schedulers"]
+    assert ckpt(full / "checkpoints" / "last.ckpt")["global_step"] == steps
+    assert_same_training_state(full / "checkpoints" / "last.ckpt", killed / "checkpoints" / "last.ckpt")
 
 
 class _Items(Dataset):

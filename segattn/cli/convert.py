@@ -15,13 +15,14 @@ def _bool(text: str) -> bool:
 
 def parser() -> argparse.ArgumentParser:
     from segattn.convert import FORMATS
+    from segattn.convert.release_settings import DATASETS
 
     p = argparse.ArgumentParser(prog="segattn-convert", description="Convert an mmseg model-zoo file or an official "
                                 "CCNet/DANet release into a segattn checkpoint (weights + config + class names).")
     p.add_argument("src", help="source .pth file")
     p.add_argument("dst", help="segattn checkpoint to write (.ckpt)")
     p.add_argument("--format", default="auto", choices=FORMATS, help="source layout (default: detected from the keys)")
-    p.add_argument("--dataset", default=None, help="cityscapes | ade20k: class names and data config "
+    p.add_argument("--dataset", default=None, help=f"{' | '.join(DATASETS)}: class names and data config "
                    "(default: meta CLASSES and the dataset in the file name)")
     p.add_argument("--align-corners", type=_bool, default=None, metavar="true|false",
                    help="default: mmseg zoo rule (769x769 in the name -> true); true for CCNet/DANet")

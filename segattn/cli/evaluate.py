@@ -2,8 +2,8 @@
 
 Rebuilds the model and the data from the config saved in the checkpoint (``eval.backend=onnxruntime
 eval.model=<file.onnx>``: the exported model instead of the checkpoint's weights) and runs
-:func:`segattn.evaluation.evaluator.evaluate_split`; ``eval.images=...`` is ``segattn-predict`` with the
-checkpoint's test pipeline. See ``conf/eval.yaml``.
+:func:`segattn.evaluation.evaluator.evaluate_split` (images without labels: ``segattn-predict``, which
+follows the same test pipeline). See ``conf/eval.yaml``.
 """
 from __future__ import annotations
 

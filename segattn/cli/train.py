@@ -50,10 +50,14 @@ def train(cfg: DictConfig) -> dict:
     from segattn.engine.components import instantiate_group, instantiate_one
     from segattn.engine.launch import trainer_kwargs, training_precision
     from segattn.engine.module import SegmentationModule
+    from segattn.engine.recipe_notice import recipe_notice
     from segattn.evaluation.metrics import format_table
     from segattn.models.build import build_segmentor
     from segattn.utils.precision import use_channels_last
 
+    notice = recipe_notice(cfg, HydraConfig.get().runtime.choices.get("experiment"))  # before train() edits cfg
+    if notice:
+        rank_zero_info(notice)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     cfg.run_dir = str(run_dir)  # where the loggers and callbacks of conf/logger, conf/callbacks write
     asked, cfg.trainer.precision = cfg.trainer.precision, training_precision(cfg.trainer)  # checkpoints store it resolved
@@ -78,6 +82,7 @@ def train(cfg: DictConfig) -> dict:
         run_config=OmegaConf.to_container(cfg, resolve=True),
         output_criteria={name: instantiate_one(loss, f"loss_per_output.{name}")
                          for name, loss in (cfg.get("loss_per_output") or {}).items() if loss},
+        val_inference=cfg.get("eval"),  # validation follows the recipe's test pipeline (slide for the 769 recipes)
     )
     ckpt_dir = run_dir / "checkpoints"
     callbacks = instantiate_group(cfg.get("callbacks"), "callbacks")

@@ -1,6 +1,7 @@
 """Turn a source file into a segattn checkpoint: weights + resolved config + class names (+ palette)."""
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -23,20 +24,19 @@ def _config_dir() -> Path:
 
 def dataset_info(name: str) -> tuple[tuple[str, ...], tuple]:
     """Class names and palette of a built-in dataset."""
-    if name == "cityscapes":
-        from segattn.data.cityscapes import CLASSES, PALETTE
-    elif name == "ade20k":
-        from segattn.data.ade20k import CLASSES, PALETTE
-    else:
+    if name not in DATASETS:
         raise ConversionError(f"--dataset must be one of {list(DATASETS)}, got {name!r}")
-    return CLASSES, PALETTE
+    module, cls = DATASETS[name].rsplit(".", 1)
+    dataset = getattr(import_module(f"segattn.data.{module}"), cls)
+    return dataset.CLASSES, dataset.PALETTE
 
 
 def test_pipeline(fmt: str, dataset: Optional[str], align_corners: bool) -> tuple[dict, dict]:
     """The release's test settings: ``(eval section, val_transform update)`` of the converted config.
 
     mmseg 769x769 Cityscapes (the align_corners models): resize to 2049x1025 (keep ratio), slide 769 / stride 513; other mmseg
-    Cityscapes: (2048, 1024), whole; mmseg ADE20K: (2048, 512), whole; official CCNet: slide 769 / 513.
+    Cityscapes: (2048, 1024), whole; mmseg ADE20K and VOC: (2048, 512), whole; mmseg PASCAL Context: (520, 520),
+    slide 480 / 320; official CCNet: slide 769 / 513.
     """
     slide = {"mode": "slide", "crop_size": [769, 769], "stride": [513, 513]}
     whole = {"mode": "whole", "crop_size": None, "stride": None}
@@ -47,6 +47,9 @@ def test_pipeline(fmt: str, dataset: Optional[str], align_corners: bool) -> tupl
     if dataset == "cityscapes":
         return (slide, {"resize_scale": [2049, 1025]}) if align_corners else \
             (whole, {"resize_scale": [2048, 1024]})
+    if dataset.startswith("pascal_context"):
+        return {"mode": "slide", "crop_size": [480, 480], "stride": [320, 320]}, \
+            {"resize_short": None, "resize_scale": [520, 520]}
     return whole, {"resize_short": None, "resize_scale": [2048, 512]}
 
 
@@ -60,7 +63,7 @@ def _config(plan: Plan, dataset: Optional[str], class_names: Sequence[str], pale
     model.update(plan.model)
     model.align_corners = align_corners
     if dataset:
-        data = OmegaConf.load(conf / "data" / f"{dataset}.yaml")
+        data = OmegaConf.load(conf / "data" / f"{dataset.replace('-', '_')}.yaml")
     else:
         data = OmegaConf.load(conf / "data" / "folder.yaml")
         data.dataset.classes = list(class_names)

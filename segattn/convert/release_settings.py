@@ -8,8 +8,16 @@ import math
 import re
 from typing import Any, Optional
 
-DATASETS = ("cityscapes", "ade20k")
-DATASET_TYPES = {"CityscapesDataset": "cityscapes", "ADE20KDataset": "ade20k"}  # mmseg's dataset classes
+# Dataset name (as the zoo's file names spell it; conf/data/ has it with "_" for "-") -> its segattn.data class
+DATASETS = {"cityscapes": "cityscapes.CityscapesDataset", "ade20k": "ade20k.ADE20KDataset",
+            "voc12": "voc.VOC12Dataset", "voc12aug": "voc.VOC12AugDataset",
+            "pascal_context": "pascal_context.PascalContextDataset",
+            "pascal_context_59": "pascal_context.PascalContext59Dataset", "lip": "lip.LIPDataset",
+            "coco-stuff164k": "coco_stuff.COCOStuff164kDataset", "coco-stuff10k": "coco_stuff.COCOStuff10kDataset"}
+DATASET_TYPES = {"CityscapesDataset": "cityscapes", "ADE20KDataset": "ade20k",  # mmseg's dataset classes
+                 "PascalVOCDataset": "voc12aug",  # mmseg's VOC zoo models are all trained on voc12aug
+                 "PascalContextDataset": "pascal_context", "PascalContextDataset59": "pascal_context_59",
+                 "LIPDataset": "lip"}
 
 
 def _literal(node: ast.AST) -> Any:
@@ -54,7 +62,9 @@ def described_settings(meta: dict) -> dict:
 
 
 def dataset_from_name(file_name: str) -> Optional[str]:
-    return next((d for d in DATASETS if re.search(rf"(^|[_\-.]){d}([_\-.]|$)", file_name)), None)
+    """The dataset a zoo file name names (the longest match: ``pascal_context_59`` before ``pascal_context``)."""
+    return next((d for d in sorted(DATASETS, key=len, reverse=True)
+                 if re.search(rf"(^|[_\-.]){d}([_\-.]|$)", file_name)), None)
 
 
 def release_settings(fmt: str, meta: dict, file_name: str, dataset: Optional[str] = None,

@@ -46,7 +46,8 @@ def pair_files(
 
 class SegDataset(Dataset):
     """Base class. Subclasses set ``CLASSES``/``PALETTE``, ``lut`` (raw value -> train id),
-    ``valid_values`` (raw values allowed in a label file) and return ``(image, label)`` path pairs
+    ``valid_values`` (raw values allowed in a label file), optionally ``FLIP_PAIRS`` (read by the train flip and
+    the test-time flip), and return ``(image, label)`` path pairs
     from ``find_samples``; ``label`` is None for splits without ground truth.
 
     An item is ``{"image": float32 3xHxW, "mask": int64 HxW (255 = ignore), "name": str}``, plus
@@ -55,6 +56,7 @@ class SegDataset(Dataset):
 
     CLASSES: tuple[str, ...] = ()
     PALETTE: tuple[tuple[int, int, int], ...] = ()
+    FLIP_PAIRS: tuple[tuple[int, int], ...] = ()  # classes a horizontal flip swaps (LIP's left/right limbs)
     lut: np.ndarray
     valid_values: frozenset[int]
 
@@ -97,13 +99,17 @@ class SegDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
+    def read_raw_label(self, path: Path) -> np.ndarray:
+        """The label file's raw values (uint8 HxW), before ``lut``; datasets with special files override it."""
+        return read_label(path)
+
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Decoded image (uint8 HxWx3 RGB) and train-id mask (uint8 HxW), before any transform."""
         img_path, ann_path = self.samples[index]
         image = read_image(img_path)
         if ann_path is None:
             return image, np.full(image.shape[:2], IGNORE_INDEX, dtype=np.uint8)
-        raw = read_label(ann_path)
+        raw = self.read_raw_label(ann_path)
         if raw.shape != image.shape[:2]:
             raise DatasetError(
                 f"image and label sizes differ: {img_path} is {image.shape[0]}x{image.shape[1]}, "

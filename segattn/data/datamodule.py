@@ -80,6 +80,7 @@ class SegDataModule(pl.LightningDataModule):
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
         cls = getattr(dataset, "func", dataset)
         self._class_names, self._palette = cls.class_info(**getattr(dataset, "keywords", {}))
+        self.flip_pairs = tuple(tuple(p) for p in getattr(cls, "FLIP_PAIRS", ()))
         self.datasets: dict[str, SegDataset] = {}
 
     @property
@@ -102,7 +103,7 @@ class SegDataModule(pl.LightningDataModule):
     def build(self, split: str, train: bool) -> SegDataset:
         """The dataset of ``split`` with the train or the val pipeline."""
         kwargs = self.train_transform_kwargs if train else self.val_transform_kwargs
-        transform = build_train_transform(**kwargs) if train else build_val_transform(**kwargs)
+        transform = build_train_transform(**kwargs, flip_pairs=self.flip_pairs) if train else build_val_transform(**kwargs)
         return self.dataset_factory(root=self.root, split=split, transform=transform)
 
     def setup(self, stage: Optional[str] = None) -> None:

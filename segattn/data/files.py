@@ -15,7 +15,8 @@ _JPEG_END = b"\xff\xd9"
 _IMREAD_RGB = getattr(cv2, "IMREAD_COLOR_RGB", None)  # OpenCV >= 4.10 decodes straight to RGB
 
 
-def _read_bytes(path: Path) -> np.ndarray:
+def read_bytes(path: Path) -> np.ndarray:
+    """The file's bytes (uint8 array); one error for unreadable, empty or truncated PNG / JPEG files."""
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as err:
@@ -34,7 +35,7 @@ def _read_bytes(path: Path) -> np.ndarray:
 def read_image(path: str | Path) -> np.ndarray:
     """Decode an image file to RGB uint8, HxWx3."""
     path = Path(path)
-    img = cv2.imdecode(_read_bytes(path), _IMREAD_RGB if _IMREAD_RGB is not None else cv2.IMREAD_COLOR)
+    img = cv2.imdecode(read_bytes(path), _IMREAD_RGB if _IMREAD_RGB is not None else cv2.IMREAD_COLOR)
     if img is None:
         raise DatasetError(f"cannot decode image {path} (not an image file, or corrupt)")
     return img if _IMREAD_RGB is not None else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
@@ -43,7 +44,7 @@ def read_image(path: str | Path) -> np.ndarray:
 def read_label(path: str | Path) -> np.ndarray:
     """Decode a single-channel 8-bit (or palette) label file to uint8 class ids, HxW."""
     path = Path(path)
-    data = _read_bytes(path)
+    data = read_bytes(path)
     label = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if label is not None and label.ndim == 3:  # palette PNG: OpenCV expands it, PIL keeps the indices
         with Image.open(io.BytesIO(data.tobytes())) as pil:

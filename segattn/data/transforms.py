@@ -18,10 +18,23 @@ import torch  # noqa: E402
 from albumentations.pytorch import ToTensorV2  # noqa: E402
 
 from segattn.constants import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD  # noqa: E402, F401  (means re-exported)
+from segattn.data.flip_pairs import swap_table
+from segattn.data.mmseg_augment import MmsegAugment  # noqa: E402
 
 
 def _pair(size: int | Sequence[int]) -> tuple[int, int]:
     return (int(size), int(size)) if isinstance(size, (int, float)) else (int(size[0]), int(size[1]))
+
+
+class PairedHorizontalFlip(A.HorizontalFlip):
+    """Horizontal flip that also swaps the mask's left/right classes (``flip_pairs``, e.g. LIP's arms)."""
+
+    def __init__(self, flip_pairs: Sequence[Sequence[int]], p: float = 0.5):
+        super().__init__(p=p)
+        self.table = swap_table(flip_pairs)
+
+    def apply_to_mask(self, mask: np.ndarray, *args: Any, **params: Any) -> np.ndarray:
+        return self.table[super().apply_to_mask(mask, *args, **params)]
 
 
 class RandomScaleCrop(A.DualTransform):
@@ -88,8 +101,9 @@ def photometric_distortion(
     brightness_delta: int = 32, contrast_range: Sequence[float] = (0.5, 1.5),
     saturation_range: Sequence[float] = (0.5, 1.5), hue_delta: int = 18,
 ) -> A.Compose:
-    """mmseg PhotoMetricDistortion: each of brightness (+-delta), contrast, saturation and hue
-    (+-delta in OpenCV's 0-180 hue units) applied with probability 0.5. Image only."""
+    """Brightness (+-delta), contrast, saturation and hue (+-delta in OpenCV's 0-180 hue units), each with
+    probability 0.5, in this order, with albumentations' saturation (a blend with grey) and hue: near mmseg's
+    PhotoMetricDistortion, not equal to it (the mmseg recipes use :mod:`segattn.data.mmseg_augment`). Image only."""
     return A.Compose([
         A.RandomBrightnessContrast(brightness_limit=brightness_delta / 255, contrast_limit=0, p=0.5),
         A.RandomBrightnessContrast(
@@ -108,17 +122,27 @@ def build_train_transform(
     photometric: bool = True,
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
+    resize_scale: Optional[Sequence[int]] = None,
+    flip_pairs: Sequence[Sequence[int]] = (),
 ) -> A.Compose:
     """Random rescale by a factor in ``scale_range`` -> random crop ``crop_size`` (h, w) with the
     cat_max_ratio re-draw -> hflip -> photometric distortion -> normalise -> pad to ``crop_size``
     (0 in the normalised image, 255 in the mask) -> tensors. Output: image 3xHcxWc, mask HcxWc.
+
+    ``resize_scale`` (w, h), the mmseg recipes': mmseg's own transforms, draw for draw
+    (:class:`~segattn.data.mmseg_augment.MmsegAugment`: resize to ``resize_scale`` x ratio keeping the aspect
+    ratio, then crop); None: :class:`RandomScaleCrop` (the factor relative to the image, as the official CCNet).
     """
     crop_h, crop_w = _pair(crop_size)
-    steps: list[A.BasicTransform] = [RandomScaleCrop(crop_h, crop_w, scale_range, cat_max_ratio)]
-    if flip_prob > 0:
-        steps.append(A.HorizontalFlip(p=flip_prob))
-    if photometric:
-        steps.append(photometric_distortion())
+    if resize_scale is not None:
+        steps: list[A.BasicTransform] = [MmsegAugment(resize_scale, (crop_h, crop_w), scale_range, cat_max_ratio,
+                                                      flip_prob, photometric, flip_pairs)]
+    else:
+        steps = [RandomScaleCrop(crop_h, crop_w, scale_range, cat_max_ratio)]
+        if flip_prob > 0:  # with ``flip_pairs`` (the dataset's FLIP_PAIRS) a flip also swaps those classes
+            steps.append(PairedHorizontalFlip(flip_pairs, p=flip_prob) if flip_pairs else A.HorizontalFlip(p=flip_prob))
+        if photometric:
+            steps.append(photometric_distortion())
     steps += [
         A.Normalize(mean=tuple(mean), std=tuple(std), max_pixel_value=255.0),
         A.PadIfNeeded(

@@ -14,21 +14,26 @@ from segattn.engine.components import ComponentError
 from segattn.engine.guards import check_finite_loss
 from segattn.engine.schedule import poly_schedule
 from segattn.evaluation.metrics import metrics_from_confusion
+from segattn.inference.passes import slide_logits
+from segattn.inference.pipeline import InferenceSettingError, check_passes, fill_passes
 
 
 class SegmentationModule(pl.LightningModule):
     """Trains a :class:`~segattn.models.segmentor.Segmentor` on ``{"image", "mask"}`` batches.
 
-    ``optim`` holds ``lr``, ``momentum``, ``weight_decay``, ``power``, ``warmup_steps``, ``min_lr``
-    and ``head_lr_mult`` (learning-rate multiplier of the head and auxiliary head). ``run_config`` (the
-    resolved training config) is stored in every checkpoint under ``"config"``. ``output_criteria``
+    ``optim`` holds ``lr``, ``momentum``, ``weight_decay``, ``power``, ``warmup_steps``, ``min_lr``,
+    ``poly_end`` (:data:`~segattn.engine.schedule.POLY_ENDS`) and ``head_lr_mult`` (learning-rate multiplier
+    of the head and auxiliary head). ``run_config`` (the resolved training config) is stored in every checkpoint under ``"config"``. ``output_criteria``
     maps an output of the model (``out``, ``aux``, DANet's ``pam``/``cam``) to its own loss; the others
-    use ``criterion`` (official CCNet: OHEM on ``out``, plain CE on ``aux``).
+    use ``criterion`` (official CCNet: OHEM on ``out``, plain CE on ``aux``). ``val_inference`` is the
+    recipe's test pipeline for validation (the ``eval`` config: ``mode`` whole | slide, ``crop_size``,
+    ``stride``), so that ``best.ckpt`` is chosen by the metric the recipe reports; default whole image.
     """
 
     def __init__(self, model: nn.Module, criterion: nn.Module, class_names: Sequence[str], optim: dict,
                  max_steps: int, run_config: Optional[dict] = None,
-                 output_criteria: Optional[Mapping[str, nn.Module]] = None):
+                 output_criteria: Optional[Mapping[str, nn.Module]] = None,
+                 val_inference: Optional[Mapping[str, Any]] = None):
         super().__init__()
         self.model, self.criterion = model, criterion
         outputs = getattr(model, "loss_weights", None)  # {output name: weight} of a Segmentor
@@ -40,13 +45,14 @@ class SegmentationModule(pl.LightningModule):
         self.optim, self.max_steps, self.run_config = dict(optim), max_steps, run_config
         self.val_confusion = MulticlassConfusionMatrix(len(self.class_names), ignore_index=IGNORE_INDEX)
         self.val_metrics: Optional[dict] = None
+        self.val_inference = validation_inference(val_inference)
 
     def forward(self, image: Tensor) -> Tensor:
         return self.model(image)
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         outputs = self.model.forward_train(batch["image"])
-        losses = {name: self._criterion(name)(logits.float(), batch["mask"]) for name, logits in outputs.items()}
+        losses = {name: self._criterion(name)(_loss_precision(logits), batch["mask"]) for name, logits in outputs.items()}
         loss = sum(weight * losses[name] for name, weight in self.model.loss_weights.items())
         check_finite_loss(loss, self.global_step, self.trainer.strategy if self._trainer is not None else None)
         self.log("train/loss", loss, prog_bar=True)
@@ -58,7 +64,11 @@ class SegmentationModule(pl.LightningModule):
         return self.output_criteria[output] if output in self.output_criteria else self.criterion
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        logits = self.model(batch["image"])
+        image, settings = batch["image"], self.val_inference
+        if settings["mode"] == "slide":
+            logits = slide_logits(self.model, image, settings["crop_size"], settings["stride"], len(self.class_names))
+        else:
+            logits = self.model(image)
         mask = batch["mask"]
         if logits.shape[-2:] != mask.shape[-2:]:  # image resized for inference: compare at label size
             logits = F.interpolate(logits, size=mask.shape[-2:], mode="bilinear",
@@ -82,7 +92,7 @@ class SegmentationModule(pl.LightningModule):
             lr=lr, momentum=self.optim["momentum"], weight_decay=self.optim["weight_decay"],
         )
         scheduler = poly_schedule(optimizer, self.max_steps, self.optim["power"], self.optim.get("warmup_steps", 0),
-                                  min_lr=self.optim.get("min_lr", 0.0))
+                                  min_lr=self.optim.get("min_lr", 0.0), end=self.optim.get("poly_end", "max_steps"))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_train_start(self) -> None:
@@ -96,3 +106,19 @@ class SegmentationModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["config"] = self.run_config
         checkpoint["class_names"] = self.class_names
+
+
+def _loss_precision(logits: Tensor) -> Tensor:
+    """Half / bfloat16 logits (mixed precision) cast to float32 for the loss; float32 and float64 kept as they are."""
+    return logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
+
+
+def validation_inference(settings: Optional[Mapping[str, Any]]) -> dict:
+    """``{"mode", "crop_size", "stride"}`` of the validation passes from an ``eval`` config, filled and checked as
+    ``evaluate.py`` fills and checks them (None: whole image); :class:`ComponentError` naming a bad value."""
+    passes = fill_passes({}, dict(settings or {}))
+    try:
+        check_passes({**passes, "scales": [1.0], "precision": "auto"}, prefix="eval.")
+    except InferenceSettingError as err:
+        raise ComponentError(str(err)) from None
+    return passes

@@ -63,7 +63,7 @@ def evaluate_split(model, datamodule, out: Path, settings: dict, split: str, dev
             f"all 255), so no metrics can be computed: evaluate a labelled split (eval.split=val), or export "
             f"predictions only with eval.save_predictions=true"
         )
-    predictor = Predictor(model, device, **passes)
+    predictor = Predictor(model, device, **passes, flip_pairs=getattr(datamodule, "flip_pairs", ()))
     confusion = MulticlassConfusionMatrix(datamodule.num_classes, ignore_index=IGNORE_INDEX).to(device)
     is_cityscapes = isinstance(dataset, CityscapesDataset)
     instances = InstanceMaps(dataset, device) if is_cityscapes and labelled else None

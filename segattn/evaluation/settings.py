@@ -24,7 +24,10 @@ def apply_recipe(ev: DictConfig, recipe: Optional[dict]) -> None:
 
 def check_settings(ev: DictConfig) -> None:
     """Raise one message for a malformed ``eval`` setting (pass keys still null are filled later from the recipe)."""
-    check_passes(ev, prefix="eval.")
+    try:
+        check_passes(ev, prefix="eval.")
+    except InferenceSettingError as err:
+        raise EvaluationError(str(err)) from None
     backend = ev.get("backend", "pytorch")
     if backend not in BACKENDS:
         raise EvaluationError(f"eval.backend must be one of {list(BACKENDS)}, got {backend!r}")

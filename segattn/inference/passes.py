@@ -74,13 +74,15 @@ def predict_probabilities(
     num_classes: int,
     out_size: Sequence[int] | None = None,
     align_corners: bool | None = None,
+    flip_pairs: Sequence[Sequence[int]] = (),
 ) -> Tensor:
     """Class probabilities Bx3xHxW -> BxKx(out_size or HxW), averaged over scales and flips.
 
     For each scale s the image is resized to (round(s*H), round(s*W)) and predicted whole or with a
     sliding window; the logits are resized to ``out_size`` (as training's validation does), turned
     into probabilities (softmax) and averaged over passes (as mmseg's aug_test); with ``flip`` the
-    horizontally flipped image is predicted too and its logits flipped back.
+    horizontally flipped image is predicted too and its logits flipped back, with the channels of each
+    ``flip_pairs`` class pair swapped (the dataset's FLIP_PAIRS: LIP's left/right limbs).
     ``model(x)`` returns BxKxhxw logits at its input size and must be in eval mode. Logits are
     resized with ``align_corners`` (default: the model's ``align_corners`` attribute, else False).
     """
@@ -94,6 +96,9 @@ def predict_probabilities(
     out_size = tuple(out_size) if out_size is not None else (h, w)
     probs = image.new_zeros((image.shape[0], num_classes, *out_size))
     flips = (False, True) if flip else (False,)
+    swapped = list(range(num_classes))
+    for a, b in flip_pairs:
+        swapped[a], swapped[b] = b, a
     for scale in scales:
         size = (round(h * scale), round(w * scale))
         scaled = image if size == (h, w) else F.interpolate(image, size=size, mode="bilinear", align_corners=False)
@@ -103,7 +108,7 @@ def predict_probabilities(
                 logits = _run(model, x, num_classes)
             else:
                 logits = slide_logits(model, x, crop_size, stride, num_classes)
-            logits = (logits.flip(-1) if flipped else logits).float()  # resized and averaged in fp32 under autocast
+            logits = (logits.flip(-1)[:, swapped] if flipped else logits).float()  # resized and averaged in fp32 under autocast
             if logits.shape[-2:] != out_size:
                 logits = F.interpolate(logits, size=out_size, mode="bilinear", align_corners=align_corners)
             probs += logits.softmax(dim=1)

@@ -3,6 +3,7 @@ checkpoint was evaluated with. ``evaluate.py``, ``segattn-predict`` and ``model.
 an argument says otherwise."""
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Callable, Mapping, Optional
 
 import numpy as np
@@ -15,10 +16,21 @@ PASS_DEFAULTS = {"mode": "whole", "crop_size": [769, 769], "stride": [513, 513]}
 
 
 def checkpoint_pipeline(ckpt: Mapping) -> dict:
-    """``{"val_transform": data.val_transform kwargs, "eval": {mode, crop_size, stride}}`` of a segattn checkpoint."""
+    """``{"val_transform": data.val_transform kwargs, "eval": {mode, crop_size, stride}, "flip_pairs": [[a, b], ...]}``
+    of a segattn checkpoint (``flip_pairs``: its dataset class's FLIP_PAIRS, for the test-time flip)."""
     config = ckpt["config"]
-    val_transform = dict((config.get("data") or {}).get("val_transform") or {})
-    return {"val_transform": val_transform, "eval": dict(config.get("eval") or {})}
+    data = config.get("data") or {}
+    val_transform = dict(data.get("val_transform") or {})
+    return {"val_transform": val_transform, "eval": dict(config.get("eval") or {}),
+            "flip_pairs": dataset_flip_pairs((data.get("dataset") or {}).get("_target_"))}
+
+
+def dataset_flip_pairs(target: Optional[str]) -> list[list[int]]:
+    """FLIP_PAIRS of the segattn dataset class ``target`` names (``segattn.data.lip.LIPDataset``); [] for others."""
+    if not isinstance(target, str) or not target.startswith("segattn.data."):
+        return []
+    module, name = target.rsplit(".", 1)
+    return [list(p) for p in getattr(getattr(import_module(module), name, None), "FLIP_PAIRS", ())]
 
 
 def fill_passes(given: Mapping, recipe: Optional[Mapping]) -> dict:

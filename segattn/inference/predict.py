@@ -31,6 +31,7 @@ def predict(model: nn.Module, image, mode: Optional[str] = None, crop_size: Opti
     rgb = read_rgb(image, channel_order)
     x = input_transform(pipeline.get("val_transform"))(rgb).to(device)
     probs = predict_probabilities(model, x, passes["mode"], passes["crop_size"], passes["stride"], tuple(scales),
-                                  flip, num_classes=model.num_classes, out_size=rgb.shape[:2])[0]
+                                  flip, num_classes=model.num_classes, out_size=rgb.shape[:2],
+                                  flip_pairs=pipeline.get("flip_pairs") or ())[0]
     ids = probs.argmax(0)
     return (ids, probs) if return_probabilities else ids

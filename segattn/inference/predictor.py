@@ -20,7 +20,7 @@ class Predictor:
 
     def __init__(self, model, device: torch.device, precision: str = "auto", mode: str = "whole",
                  crop_size: Optional[Sequence[int]] = None, stride: Optional[Sequence[int]] = None,
-                 scales: Sequence[float] = (1.0,), flip: bool = False):
+                 scales: Sequence[float] = (1.0,), flip: bool = False, flip_pairs: Sequence[Sequence[int]] = ()):
         self.device, self.seconds, self.num_classes = device, 0.0, model.num_classes
         if isinstance(model, nn.Module):
             self.precision = resolve_precision(precision, device)  # auto: the device's fastest
@@ -31,7 +31,8 @@ class Predictor:
             self.precision = "32-true"
         self.model = model
         self.passes = dict(mode=mode, crop_size=tuple(crop_size) if crop_size else None,
-                           stride=tuple(stride) if stride else None, scales=tuple(scales), flip=bool(flip))
+                           stride=tuple(stride) if stride else None, scales=tuple(scales), flip=bool(flip),
+                           flip_pairs=tuple(tuple(p) for p in flip_pairs))
 
     def __call__(self, image: Tensor, out_size: Sequence[int]) -> Tensor:
         start = time.perf_counter()
