@@ -4,7 +4,9 @@ Rows: criss-cross R=1 and R=2 (segattn's custom autograd function, and the einsu
 mmcv ships, as comparison), DANet PAM and CAM, NonLocal2d in each mode with and without
 sub-sampling on its matmul and SDPA paths, the global context block (GCNet), the disentangled
 non-local block (DNL, matmul and SDPA), EM attention (EMANet: 64 bases, 3 stages, with the head's
-residual 1x1 convs around it, since the EM steps themselves carry no gradient) and a naive
+residual 1x1 convs around it, since the EM steps themselves carry no gradient), interlaced sparse attention
+(ISANet), the object context block (OCRNet, 19 soft regions from a 1x1 conv), ANN's APNB and AFNB (the one map as
+both levels), point-wise spatial attention (PSANet, its hw x hw maps at half resolution) and a naive
 non-local block (full HW x HW matmul, 256 inner channels) as the baseline of the CCNet paper's comparison.
 
 Protocol: fp32 (or ``--precision bf16-mixed``: autocast, input in bf16), batch 1, NCHW in fp32 and
@@ -33,12 +35,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from segattn.models.attention.asymmetric_non_local import AsymmetricFusion, AsymmetricPyramidNonLocal
 from segattn.models.attention.criss_cross import CrissCrossAttention
 from segattn.models.attention.disentangled_non_local import DisentangledNonLocal2d
 from segattn.models.attention.dual import ChannelAttention, PositionAttention
 from segattn.models.attention.em_attention import EMAttention
 from segattn.models.attention.global_context import GlobalContextBlock
+from segattn.models.attention.interlaced_sparse import InterlacedSparseAttention
 from segattn.models.attention.non_local import NonLocal2d
+from segattn.models.attention.object_context import ObjectContextBlock
+from segattn.models.attention.point_wise_spatial import PointwiseSpatialAttention
 from segattn.utils.precision import autocast_dtype, use_channels_last
 from segattn.utils.profiling import peak_memory_bytes
 
@@ -91,6 +97,30 @@ class EMAResidual(nn.Module):
         return F.relu(x + self.out(F.relu(self.ema(self.mid(x)))))
 
 
+class SelfFusion(nn.Module):
+    """ANN's AFNB with the one map as both levels (the block's cost at equal widths)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.fusion = AsymmetricFusion(channels, channels, 256, channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fusion(x, x)
+
+
+class ObjectContext(nn.Module):
+    """OCRNet's object context block with the soft regions of 19 classes from a 1x1 conv of the map, as the head's
+    layer3 classifier gives them."""
+
+    def __init__(self, channels: int, classes: int = 19):
+        super().__init__()
+        self.regions = nn.Conv2d(channels, classes, 1)
+        self.ocr = ObjectContextBlock(channels, 256)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.ocr(x, self.regions(x))
+
+
 class Recurrent(nn.Module):
     """The same block applied ``times`` times (RCCA's recurrence, shared weights); segattn's block
     recomputes q/k/v in backward for every pass but the last, as the RCCA head runs it."""
@@ -126,6 +156,11 @@ def methods() -> list[Method]:
         Method("disentangled non-local matmul", lambda: DisentangledNonLocal2d(CHANNELS, use_sdpa=False), True),
         Method("disentangled non-local sdpa", lambda: DisentangledNonLocal2d(CHANNELS), True),
         Method("EM attention (EMANet; 64 bases x 3 stages)", lambda: EMAResidual(CHANNELS), False),
+        Method("interlaced sparse (ISANet; 8 x 8 groups)", lambda: InterlacedSparseAttention(CHANNELS, 256), False),
+        Method("object context (OCRNet; 19 regions)", lambda: ObjectContext(CHANNELS), False),
+        Method("APNB (ANN; 110 pooled keys)", lambda: AsymmetricPyramidNonLocal(CHANNELS, 256), False),
+        Method("AFNB (ANN; 110 pooled keys)", lambda: SelfFusion(CHANNELS), False),
+        Method("point-wise spatial (PSANet; bi-direction, mask 97 x 97)", lambda: PointwiseSpatialAttention(CHANNELS, CHANNELS), True),
     ]
     for mode in ("gaussian", "embedded_gaussian", "dot_product", "concatenation"):
         for sub_sample in (False, True):

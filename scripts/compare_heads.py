@@ -46,6 +46,10 @@ HEADS = {  # name -> overrides of train.py
     "gcnet": ["head=gcnet"],
     "dnl": ["head=dnl"],
     "emanet": ["head=emanet"],
+    "isanet": ["head=isanet"],
+    "ocrnet": ["head=ocrnet", "model.aux_weight=0"],
+    "ann": ["head=ann"],
+    "psanet": ["head=psanet"],
 }
 COLOURS = ("red", "green", "blue", "yellow")
 ROW_FILE = "compare_row.json"  # in a run folder: its finished row (a rerun reuses it instead of training again)

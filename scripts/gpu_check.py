@@ -32,7 +32,7 @@ from segattn.engine.launch import trainer_kwargs
 from segattn.engine.module import SegmentationModule
 from segattn.models.build import build_segmentor
 
-HEADS = ("fcn", "ccnet", "danet", "nonlocal", "gcnet", "dnl", "emanet")
+HEADS = ("fcn", "ccnet", "danet", "nonlocal", "gcnet", "dnl", "emanet", "isanet", "ocrnet", "ann", "psanet")
 PRECISIONS = ("16-mixed", "bf16-mixed")
 OUT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu"
 

@@ -21,7 +21,8 @@ ZOO_CCNET = Path(__file__).parent / "fixtures" / "mmseg-tiny" / "ccnet_r18-d8_51
 
 
 def test_list_models_names_the_config_files():
-    assert segattn.list_models() == {"heads": ["ccnet", "danet", "dnl", "emanet", "fcn", "gcnet", "nonlocal"],
+    assert segattn.list_models() == {"heads": ["ann", "ccnet", "danet", "dnl", "emanet", "fcn", "gcnet", "isanet", "nonlocal",
+                                               "ocrnet", "psanet"],
                                      "backbones": ["resnet101", "resnet18", "resnet34", "resnet50", "timm"]}
 
 
@@ -40,7 +41,7 @@ def test_create_model_takes_the_config_files_defaults_and_routes_options():
 
 
 def test_create_model_bad_names_and_options_are_one_clear_message():
-    with pytest.raises(ValueError, match=r"unknown head 'pspnet': expected one of \['ccnet', 'danet', 'dnl', 'emanet', 'fcn', 'gcnet', 'nonlocal'\]"):
+    with pytest.raises(ValueError, match=r"unknown head 'pspnet': expected one of \['ann', 'ccnet', 'danet', 'dnl', 'emanet', 'fcn', 'gcnet', 'isanet', 'nonlocal', 'ocrnet', 'psanet'\]"):
         segattn.create_model("pspnet")
     with pytest.raises(ValueError, match=r"option 'recurence' is ambiguous or unknown \(no such key\); expected one of"):
         segattn.create_model("ccnet", backbone="resnet18", recurence=1)

@@ -10,7 +10,9 @@ from segattn.engine.launch import device_count, trainer_kwargs
 RECIPES = {"ccnet_r101_cityscapes": 8, "danet_r101_cityscapes": 8, "nonlocal_r101_cityscapes": 8,
            "ccnet_r101_ade20k": 16, "danet_r101_ade20k": 16, "nonlocal_r101_ade20k": 16,
            "gcnet_r101_cityscapes": 8, "dnl_r101_cityscapes": 8, "emanet_r101_cityscapes": 8,
-           "gcnet_r101_ade20k": 16, "dnl_r101_ade20k": 16}
+           "gcnet_r101_ade20k": 16, "dnl_r101_ade20k": 16, "isanet_r101_cityscapes": 8, "isanet_r101_ade20k": 16,
+           "ann_r101_cityscapes": 8, "ann_r101_ade20k": 16, "psanet_r101_cityscapes": 8, "psanet_r101_ade20k": 16,
+           "ocrnet_r101_cityscapes": 16}
 
 
 def compose_train(*overrides: str):

@@ -29,6 +29,9 @@ def compose_run(data_root, run_dir, *overrides):
     ["head=fcn"], ["head=ccnet"], ["head=danet"], ["head=nonlocal"],
     ["head=nonlocal", "head.mode=concatenation", "head.sub_sample=true"],
     ["head=gcnet"], ["head=dnl"], ["head=emanet", "head.ema_channels=16", "head.num_bases=8"],
+    ["head=isanet", "head.isa_channels=8", "head.down_factor=[2,2]"],
+    ["head=ocrnet", "head.ocr_channels=8", "head.soft_region_channels=8", "model.aux_weight=0"],
+    ["head=ann", "head.project_channels=8"], ["head=psanet", "head.mask_size=[7,7]"],
     ["head=fcn", "backbone.attention=se"], ["head=fcn", "backbone.attention=cbam"],
 ], ids=lambda o: ",".join(o))
 def test_head_trains_and_validates(tiny_cityscapes, tmp_path, overrides):
@@ -42,6 +45,8 @@ ATTENTION = {  # tiny model name -> the attention blocks' classes whose every pa
     "ccnet": ("CrissCrossAttention",), "danet": ("PositionAttention", "ChannelAttention"),
     "nonlocal": ("NonLocal2d",), "nonlocal_concatenation_subsampled": ("NonLocal2d",),
     "gcnet": ("GlobalContextBlock",), "gcnet_avg_add_mul": ("GlobalContextBlock",), "dnl": ("DisentangledNonLocal2d",),
+    "isanet": ("InterlacedSparseAttention",), "ocrnet": ("ObjectContextBlock",),
+    "ann": ("AsymmetricFusion", "AsymmetricPyramidNonLocal"), "psanet": ("PointwiseSpatialAttention",),
     "ccnet_cbam_aligned": ("CrissCrossAttention", "CBAM"), "danet_se": ("PositionAttention", "SqueezeExcitation"),
 }
 

@@ -9,7 +9,8 @@ gpu_check = load_script("gpu_check")
 
 def test_defaults_cover_every_head_at_both_mixed_precisions():
     args = gpu_check.parse_args([])
-    assert args.heads == ["fcn", "ccnet", "danet", "nonlocal", "gcnet", "dnl", "emanet"] and args.precisions == ["16-mixed", "bf16-mixed"]
+    assert args.heads == ["fcn", "ccnet", "danet", "nonlocal", "gcnet", "dnl", "emanet", "isanet", "ocrnet",
+                          "ann", "psanet"] and args.precisions == ["16-mixed", "bf16-mixed"]
     assert (args.steps, args.accelerator, args.cc_dtype) == (30, "gpu", "float16")
     assert args.out.parts[-2:] == ("benchmarks", "gpu")
 

@@ -5,8 +5,9 @@ import torch
 
 from segattn.engine.launch import training_precision
 from segattn.models.attention import (
-    CBAM, ChannelAttention, CrissCrossAttention, DisentangledNonLocal2d, EMAttention, GlobalContextBlock, NonLocal2d,
-    PositionAttention, SqueezeExcitation,
+    CBAM, AsymmetricFusion, AsymmetricPyramidNonLocal, ChannelAttention, CrissCrossAttention, DisentangledNonLocal2d,
+    EMAttention, GlobalContextBlock, InterlacedSparseAttention, NonLocal2d, ObjectContextBlock,
+    PointwiseSpatialAttention, PositionAttention, SqueezeExcitation,
 )
 from segattn.utils import precision
 from segattn.utils.precision import autocast_dtype, cpuinfo_has_bf16, fastest_precision, inference_autocast, resolve_precision
@@ -78,6 +79,17 @@ class _EMAResidual(torch.nn.Module):
         return x + self.ema(x)
 
 
+class _TwoInput(torch.nn.Module):
+    """A two-input block (OCRNet's regions, ANN's fusion) with its second input taken from the map."""
+
+    def __init__(self, block, second):
+        super().__init__()
+        self.block, self.second = block, second
+
+    def forward(self, x):
+        return self.block(x, self.second(x)) if isinstance(self.block, ObjectContextBlock) else self.block(self.second(x), x)
+
+
 BLOCKS = {
     "criss_cross": lambda: CrissCrossAttention(32),
     "pam": lambda: PositionAttention(32),
@@ -91,6 +103,11 @@ BLOCKS = {
     "global_context_avg_add_mul": lambda: _global_context(pooling_type="avg", fusion_types=("channel_add", "channel_mul")),
     **{f"dnl_{'sdpa' if sdpa else 'matmul'}": (lambda u=sdpa: DisentangledNonLocal2d(32, use_sdpa=u)) for sdpa in (False, True)},
     "em_attention": _EMAResidual,
+    "interlaced_sparse": lambda: InterlacedSparseAttention(32, 8, (4, 4)),
+    "object_context": lambda: _TwoInput(ObjectContextBlock(32, 8), lambda x: x[:, :5]),
+    "apnb": lambda: AsymmetricPyramidNonLocal(32, 8, (1, 3)),
+    "afnb": lambda: _TwoInput(AsymmetricFusion(32, 32, 8, 32, (1, 3)), lambda x: x),
+    "point_wise_spatial": lambda: PointwiseSpatialAttention(32, 16, mask_size=(7, 7)),
 }
 
 

@@ -19,7 +19,9 @@ from segattn.models.heads import FCNHead
 FIXTURES = Path(__file__).parent / "fixtures" / "mmseg-tiny"
 MMSEG = ["ccnet_r101_cityscapes_mmseg", "danet_r101_cityscapes", "nonlocal_r101_cityscapes",
          "ccnet_r101_ade20k", "danet_r101_ade20k", "nonlocal_r101_ade20k",
-         "gcnet_r101_cityscapes", "gcnet_r101_ade20k", "dnl_r101_cityscapes", "dnl_r101_ade20k", "emanet_r101_cityscapes"]
+         "gcnet_r101_cityscapes", "gcnet_r101_ade20k", "dnl_r101_cityscapes", "dnl_r101_ade20k", "emanet_r101_cityscapes",
+         "isanet_r101_cityscapes", "isanet_r101_ade20k", "ann_r101_cityscapes", "ann_r101_ade20k",
+         "psanet_r101_cityscapes", "psanet_r101_ade20k"]
 
 
 def _recipe(name: str) -> dict:
@@ -232,6 +234,17 @@ def test_official_ccnet_recipe_builds_the_release_loss_and_schedule():
                          "head.cls.1.weight": (150, 512, 1, 1)}),
     ("emanet_r101_cityscapes", {"head.ema_module.bases": (1, 512, 64), "head.bottleneck.0.weight": (256, 512, 3, 3),
                                 "head.conv_cat.0.weight": (256, 2304, 3, 3)}),
+    ("isanet_r101_cityscapes", {"head.isa.global_relation.key_project.1.conv.weight": (256, 256, 1, 1),
+                                "head.out_conv.0.weight": (512, 1024, 1, 1)}),
+    ("ann_r101_ade20k", {"head.fusion.stages.0.query_project.conv.weight": (256, 2048, 1, 1),
+                         "head.fusion.stages.0.key_project.conv.weight": (256, 1024, 1, 1),
+                         "head.context.stages.0.out_project.weight": (512, 256, 1, 1)}),
+    ("psanet_r101_cityscapes", {"head.psa.attention_p.1.weight": (97 * 97, 512, 1, 1),
+                                "head.psa.proj.conv.weight": (2048, 1024, 1, 1), "head.bottleneck.0.weight": (512, 4096, 3, 3)}),
+    ("psanet_r101_ade20k", {"head.psa.attention.1.weight": (66 * 66, 512, 1, 1)}),
+    ("ocrnet_r101_cityscapes", {"head.soft_region.convs.0.0.weight": (256, 1024, 3, 3),
+                                "head.ocr.attention.value_project.conv.weight": (256, 512, 1, 1),
+                                "head.bottleneck.0.weight": (512, 2048, 3, 3)}),
 ])
 def test_family_recipes_build_the_zoo_head_widths(name, head_shapes):
     """The R101 zoo files' decode-head tensors (mmseg names mapped by the converter) have these shapes."""
@@ -241,6 +254,15 @@ def test_family_recipes_build_the_zoo_head_widths(name, head_shapes):
     cfg["backbone"]["pretrained"] = None
     state = build_segmentor(cfg, 150 if "ade20k" in name else 19).state_dict()
     assert {k: tuple(state[k].shape) for k in head_shapes} == head_shapes
+
+
+def test_ocrnet_recipe_is_the_zoo_512x1024_batch_16_cascade_without_aux_head():
+    cfg = _recipe("ocrnet_r101_cityscapes")
+    m, d = cfg["model"], cfg["data"]
+    assert (m["aux_weight"], m["align_corners"], m["head_init"]) == (0, False, "mmseg")
+    assert d["global_batch_size"] == 16 and d["train_transform"]["crop_size"] == [512, 1024]
+    assert d["val_transform"]["resize_scale"] == [2048, 1024] and cfg["eval"]["mode"] == "whole"
+    assert cfg["head"]["soft_region_weight"] == 0.4 and cfg["trainer"]["max_steps"] == 80000
 
 
 @pytest.mark.parametrize("name", ["ccnet_r101_voc12aug", "danet_r101_voc12aug", "nonlocal_r101_voc12aug",

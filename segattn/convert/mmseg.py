@@ -1,10 +1,12 @@
 """mmsegmentation model-zoo files: ``{"meta": {...}, "state_dict": {"backbone.*", "decode_head.*", "auxiliary_head.*"}}``.
 
-Heads: CCHead, DAHead, NLHead, GCHead, DNLHead, EMAHead, FCNHead on ResNetV1c (``backbone.stem.*``, ``contract_dilation``,
-BasicBlock's second conv undilated); an auxiliary FCNHead with one conv on layer3.
+Heads: CCHead, DAHead, NLHead, GCHead, DNLHead, EMAHead, ISAHead, OCRHead (with its layer3 FCNHead), ANNHead,
+PSAHead, FCNHead on ResNetV1c (``backbone.stem.*``, ``contract_dilation``, BasicBlock's second conv undilated); an
+auxiliary FCNHead with one conv on layer3.
 """
 from __future__ import annotations
 
+import math
 import re
 
 from torch import Tensor
@@ -15,11 +17,11 @@ from segattn.convert.plan import Plan, conv_bn, out_channels
 from segattn.convert.resnet import infer_backbone
 
 SUPPORTED = {"CCHead": "ccnet", "DAHead": "danet", "NLHead": "nonlocal", "GCHead": "gcnet", "DNLHead": "dnl",
-             "EMAHead": "emanet", "FCNHead": "fcn"}
+             "EMAHead": "emanet", "ISAHead": "isanet", "OCRHead": "ocrnet", "ANNHead": "ann", "PSAHead": "psanet",
+             "FCNHead": "fcn"}
 _OTHER_HEADS = {"psp_modules": "PSPHead", "aspp_modules": "ASPPHead", "image_pool": "ASPPHead",
                 "enc_module": "EncHead", "apc_modules": "APCHead",
-                "dm_modules": "DMHead", "lateral_convs": "UPerHead/FPNHead", "object_context_block": "OCRHead",
-                "psa_out": "PSAHead", "ann": "ANNHead", "project": "ISAHead"}
+                "dm_modules": "DMHead", "lateral_convs": "UPerHead/FPNHead"}
 D = "decode_head"
 
 
@@ -35,8 +37,12 @@ def head_type(state: dict[str, Tensor]) -> str:
         return "DAHead"
     if f"{D}.nl_block.g.conv.weight" in state:
         return "NLHead"
+    if f"{D}.1.object_context_block.bottleneck.conv.weight" in state:
+        return "OCRHead"
     names = {k.split(".")[1] for k in state if k.startswith(f"{D}.")}
-    for part, cls in (("gc_block", "GCHead"), ("dnl_block", "DNLHead"), ("ema_module", "EMAHead")):
+    for part, cls in (("gc_block", "GCHead"), ("dnl_block", "DNLHead"), ("ema_module", "EMAHead"),
+                      ("global_relation", "ISAHead"), ("fusion", "ANNHead"),
+                      ("attention", "PSAHead")):
         if part in names:
             return cls
     if names and names <= {"convs", "conv_cat", "conv_seg"}:
@@ -142,7 +148,72 @@ def _ema_rules(state: dict[str, Tensor]) -> tuple[list, dict, list[str]]:
     return rules, head, ["num_stages=3, momentum=0.1 (mmseg EMAHead's zoo settings; not stored in the weights)"]
 
 
-_FAMILY_RULES = {"GCHead": _gc_rules, "DNLHead": _dnl_rules, "EMAHead": _ema_rules}
+def _relation_rules(src: str, dst: str) -> list[tuple[str, str]]:
+    """An mmseg ``SelfAttentionBlock``'s keys (ISA's ``output_project`` is segattn's ``out_project``)."""
+    return [(f"{src}.output_project.", f"{dst}.out_project."), (f"{src}.", f"{dst}.")]
+
+
+def _isa_rules(state: dict[str, Tensor]) -> tuple[list, dict, list[str]]:
+    rules = [*conv_bn(f"{D}.in_conv", "head.in_conv"), *_relation_rules(f"{D}.global_relation", "head.isa.global_relation"),
+             *_relation_rules(f"{D}.local_relation", "head.isa.local_relation"), *conv_bn(f"{D}.out_conv", "head.out_conv"),
+             (f"{D}.conv_seg.", "head.cls.1.")]
+    head = {"name": "isanet", "channels": out_channels(state, f"{D}.in_conv.conv.weight"),
+            "isa_channels": out_channels(state, f"{D}.global_relation.key_project.0.conv.weight"), "down_factor": [8, 8]}
+    return rules, head, ["down_factor=(8, 8) (mmseg ISAHead's zoo setting; not stored in the weights)"]
+
+
+def _ocr_rules(state: dict[str, Tensor]) -> tuple[list, dict, list[str]]:
+    """OCRNet is a cascade: ``decode_head.0`` the FCNHead on layer3 (soft regions), ``decode_head.1`` the OCRHead."""
+    fcn, ocr = f"{D}.0", f"{D}.1"
+    if f"{fcn}.convs.0.conv.weight" not in state or f"{fcn}.convs.1.conv.weight" in state or f"{fcn}.conv_cat.conv.weight" in state:
+        raise ConversionError(f"OCRNet's first head {fcn} is not an FCNHead with one conv and no concat_input "
+                              "(segattn's soft-region head; mmseg's zoo uses that)")
+    rules = [*conv_bn(f"{fcn}.convs.0", "head.soft_region.convs.0"), (f"{fcn}.conv_seg.", "head.soft_region.cls.1."),
+             *conv_bn(f"{ocr}.bottleneck", "head.bottleneck"),
+             (f"{ocr}.object_context_block.bottleneck.", "head.ocr.bottleneck."),
+             (f"{ocr}.object_context_block.", "head.ocr.attention."), (f"{ocr}.conv_seg.", "head.cls.1.")]
+    head = {"name": "ocrnet", "channels": out_channels(state, f"{ocr}.bottleneck.conv.weight"),
+            "ocr_channels": out_channels(state, f"{ocr}.object_context_block.value_project.conv.weight"),
+            "soft_region_channels": out_channels(state, f"{fcn}.convs.0.conv.weight"), "soft_region_weight": 0.4}
+    return rules, head, ["scale=1 (mmseg OCRHead's zoo setting; not stored in the weights)"]
+
+
+def _ann_rules(state: dict[str, Tensor]) -> tuple[list, dict, list[str]]:
+    for block in ("fusion", "context"):
+        if any(k.startswith(f"{D}.{block}.stages.1.") for k in state):
+            raise ConversionError(f"ANNHead with more than one query scale ({D}.{block}.stages.1) is not supported "
+                                  "(segattn's ANN has mmseg's zoo setting query_scales=(1,))")
+    rules = [(f"{D}.fusion.bottleneck.", "head.fusion.bottleneck."), (f"{D}.fusion.", "head.fusion."),
+             *conv_bn(f"{D}.bottleneck", "head.bottleneck"), (f"{D}.context.", "head.context."),
+             (f"{D}.conv_seg.", "head.cls.1.")]
+    head = {"name": "ann", "channels": out_channels(state, f"{D}.bottleneck.conv.weight"),
+            "project_channels": out_channels(state, f"{D}.fusion.stages.0.key_project.conv.weight"),
+            "key_pool_scales": [1, 3, 6, 8]}
+    return rules, head, ["key_pool_scales=(1, 3, 6, 8), query_scales=(1,) (mmseg ANNHead's zoo settings; "
+                         "not stored in the weights)"]
+
+
+def _psa_rules(state: dict[str, Tensor]) -> tuple[list, dict, list[str]]:
+    rules = [(f"{D}.{part}.", f"head.psa.{part}.") for part in ("reduce", "reduce_p", "attention", "attention_p", "proj")]
+    rules += [*conv_bn(f"{D}.bottleneck", "head.bottleneck"), (f"{D}.conv_seg.", "head.cls.1.")]
+    cells = out_channels(state, f"{D}.attention.1.weight")
+    side = math.isqrt(cells)
+    if side * side != cells:
+        raise ConversionError(f"PSAHead mask of {cells} cells is not square (segattn reads mmseg's square zoo masks)")
+    bi = f"{D}.reduce_p.conv.weight" in state
+    head = {"name": "psanet", "channels": out_channels(state, f"{D}.reduce.conv.weight"), "mask_size": [side, side],
+            "psa_type": "bi-direction" if bi else "collect", "compact": False, "shrink_factor": 2,
+            "normalization_factor": 1.0, "psa_softmax": True}
+    notes = ["compact=false, shrink_factor=2, normalization_factor=1.0, psa_softmax=true (mmseg PSAHead's zoo "
+             "settings; not stored in the weights)"]
+    if not bi:
+        notes.append("psa_type=collect (a one-branch file does not show collect or distribute)")
+    return rules, head, notes
+
+
+_FAMILY_RULES = {"PSAHead": _psa_rules, "ANNHead": _ann_rules, "GCHead": _gc_rules, "DNLHead": _dnl_rules, "EMAHead": _ema_rules, "ISAHead": _isa_rules,
+                 "OCRHead": _ocr_rules}
+_CLASSIFIERS = {"OCRHead": f"{D}.1.conv_seg.weight"}  # the final classifier where it is not decode_head.conv_seg
 
 
 def _aux(state: dict[str, Tensor]) -> tuple[list, dict]:
@@ -168,4 +239,4 @@ def plan(state: dict[str, Tensor], file_name: str) -> Plan:
     basic = ", BasicBlock's second conv undilated" if backbone["depth"] < 50 else ""
     notes.append(f"ResNetV1c, contract_dilation{basic}")
     return Plan("mmseg", backbone, head, model, renamed, unmatched,
-                num_classes=out_channels(state, f"{D}.conv_seg.weight"), notes=notes, origin=origin)
+                num_classes=out_channels(state, _CLASSIFIERS.get(kind, f"{D}.conv_seg.weight")), notes=notes, origin=origin)

@@ -14,7 +14,9 @@ from segattn.models.normalization import InputNormalization
 class Segmentor(nn.Module):
     """``B x 3 x H x W`` image -> ``B x K x H x W`` logits.
 
-    ``head`` is a head class (or partial) called as ``head(in_channels, num_classes)``; the auxiliary
+    ``head`` is a head class (or partial) called as ``head(in_channels, num_classes)`` and applied to layer4's
+    features; a head class with ``uses_layer3 = True`` (OCRNet, ANN) is built with ``layer3_channels`` too and
+    applied as ``head(layer4, layer3)``. The auxiliary
     FCN head on layer3 (same activation as the head) is trained with weight ``aux_weight`` and skipped
     at inference. Logits are resized bilinearly with ``align_corners``. ``normalization``
     (``mean``, ``std``, ``channel_order``; see :class:`InputNormalization`) re-normalises the data
@@ -29,7 +31,9 @@ class Segmentor(nn.Module):
         if head_init not in HEAD_INITS:
             raise ValueError(f"model.head_init must be one of {list(HEAD_INITS)}, got {head_init!r}")
         self.backbone = backbone
-        self.head = head(in_channels=backbone.out_channels[-1], num_classes=num_classes)
+        self.uses_layer3 = bool(getattr(getattr(head, "func", head), "uses_layer3", False))
+        layer3 = {"layer3_channels": backbone.out_channels[-2]} if self.uses_layer3 else {}
+        self.head = head(in_channels=backbone.out_channels[-1], num_classes=num_classes, **layer3)
         self.aux_weight = aux_weight
         self.aux_head = (
             FCNHead(backbone.out_channels[-2], num_classes, channels=aux_channels, num_convs=1,
@@ -59,7 +63,7 @@ class Segmentor(nn.Module):
     def forward_train(self, x: Tensor) -> dict[str, Tensor]:
         """All supervised logits (main, head extras, aux), each ``B x K x H x W``."""
         features = self.backbone(self.normalize(x))
-        outputs = dict(self.head(features[-1]))
+        outputs = dict(self.apply_head(features))
         if self.aux_head is not None:
             outputs["aux"] = self.aux_head(features[-2])["out"]
         return {name: self.resize(logits, x.shape[-2:]) for name, logits in outputs.items()}
@@ -72,7 +76,11 @@ class Segmentor(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Main logits ``B x K x H x W``."""
-        return self.resize(self.head(self.backbone(self.normalize(x))[-1])["out"], x.shape[-2:])
+        return self.resize(self.apply_head(self.backbone(self.normalize(x)))["out"], x.shape[-2:])
+
+    def apply_head(self, features) -> dict[str, Tensor]:
+        """The head's outputs on the backbone's ``features`` (layer4, and layer3 for a ``uses_layer3`` head)."""
+        return self.head(features[-1], features[-2]) if self.uses_layer3 else self.head(features[-1])
 
     def predict(self, image, mode: Optional[str] = None, crop_size=None, stride=None, scales=(1.0,), flip: bool = False,
                 return_probabilities: bool = False, channel_order: str = "rgb"):

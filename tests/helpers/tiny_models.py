@@ -16,6 +16,10 @@ HEADS = {  # name -> create_model options: every head and every attention design
     "gcnet_avg_add_mul": dict(head="gcnet", pooling_type="avg", fusion_types=["channel_add", "channel_mul"]),
     "dnl": dict(head="dnl"),
     "emanet": dict(head="emanet", ema_channels=16, num_bases=8),
+    "isanet": dict(head="isanet", isa_channels=8, down_factor=[2, 2]),
+    "ocrnet": dict(head="ocrnet", ocr_channels=8, soft_region_channels=8),
+    "ann": dict(head="ann", project_channels=8, key_pool_scales=[1, 3]),
+    "psanet": dict(head="psanet", mask_size=[9, 9]),
     "ccnet_cbam_aligned": dict(head="ccnet", attention="cbam", align_corners=True, output_stride=16),
     "danet_se": dict(head="danet", attention="se"),
 }
