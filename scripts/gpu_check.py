@@ -27,7 +27,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from segattn.cli.config import CONFIG_DIR
+from segattn.cli.config import CONFIG_DIR, compose_train
 from segattn.engine.launch import trainer_kwargs
 from segattn.engine.module import SegmentationModule
 from segattn.models.build import build_segmentor
@@ -35,11 +35,6 @@ from segattn.models.build import build_segmentor
 HEADS = ("fcn", "ccnet", "danet", "nonlocal", "gcnet", "dnl", "emanet", "isanet", "ocrnet", "ann", "psanet")
 PRECISIONS = ("16-mixed", "bf16-mixed")
 OUT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu"
-
-
-def compose_train(overrides: Sequence[str]):
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        return compose("train", overrides=list(overrides))
 
 
 def run_overrides(args: argparse.Namespace, data_root: Path, head: str, precision: str) -> list[str]:
