@@ -35,6 +35,7 @@ def test_two_steps_write_checkpoints_metrics_and_resume(tiny_cityscapes, tmp_pat
     run_dir = tmp_path / "run"
     proc = run_train("head=fcn", *tiny_overrides(tiny_cityscapes, run_dir, steps=2))
     assert f"Run folder: {run_dir}" in proc.stdout and "| mIoU |" in proc.stdout
+    assert "weights_only" not in proc.stdout + proc.stderr  # the final save says what it saves
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert set(metrics) >= {"mIoU", "aAcc", "mAcc", "per_class"} and "road" in metrics["per_class"]
     assert 0.0 <= metrics["mIoU"] <= 100.0
@@ -49,7 +50,7 @@ def test_two_steps_write_checkpoints_metrics_and_resume(tiny_cityscapes, tmp_pat
     resumed = tmp_path / "resumed"
     proc = run_train("head=fcn", *tiny_overrides(tiny_cityscapes, resumed, steps=4), f"ckpt_path={run_dir}",
                      "trainer.log_every_n_steps=1")
-    assert "weights_only" not in proc.stderr  # Lightning read it with weights_only=True: no "defaulting to False"
+    assert "weights_only" not in proc.stdout + proc.stderr  # read with weights_only=True: no "defaulting to False"
     ckpt = read_file(resumed / "checkpoints" / "last.ckpt")
     assert ckpt["global_step"] == 4
     lrs = ckpt["lr_schedulers"][0]

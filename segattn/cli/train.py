@@ -94,7 +94,7 @@ def train(cfg: DictConfig) -> dict:
     except SIGTERMException:  # every process stopped at the same step; a late SIGTERM must not kill the exit
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # (Python resets its own handlers to the default at exit)
         raise
-    trainer.save_checkpoint(ckpt_dir / "last.ckpt")  # the final state, whatever checkpoint.every_n_steps
+    trainer.save_checkpoint(ckpt_dir / "last.ckpt", weights_only=False)  # the final, full state (resumable)
     if module.val_metrics is None or module.val_metrics["step"] != trainer.global_step:
         trainer.validate(module, datamodule=datamodule, verbose=False)
     if not trainer.is_global_zero:  # other DDP processes stop here: everything below is rank 0's
