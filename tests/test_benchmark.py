@@ -157,15 +157,22 @@ def test_benchmark_export_script_runs_on_a_tiny_input(tmp_path):
     assert "| ccnet |" in table and "onnxruntime fp32" in table and (tmp_path / "t.md").read_text() == table
 
 
-def test_gcnet_dnl_and_emanet_rows_run_in_both_benchmarks(tmp_path):
-    """The attention rows of the three blocks at 9x9, and the three heads in the head benchmark's config."""
+@pytest.mark.parametrize("methods, names, heads", [
+    ("global context,disentangled,EM attention",
+     ["global context (GCNet)", "disentangled non-local matmul", "disentangled non-local sdpa",
+      "EM attention (EMANet; 64 bases x 3 stages)"], {"gcnet": "GCHead", "dnl": "DNLHead", "emanet": "EMAHead"}),
+    ("interlaced,object context,APNB,AFNB,point-wise",  # PSANet's mask covers the 5x5 half-resolution map
+     ["interlaced sparse (ISANet; 8 x 8 groups)", "object context (OCRNet; 19 regions)", "APNB (ANN; 110 pooled keys)",
+      "AFNB (ANN; 110 pooled keys)", "point-wise spatial (PSANet; bi-direction, mask 97 x 97)"],
+     {"isanet": "ISAHead", "ocrnet": "OCRHead", "ann": "ANNHead", "psanet": "PSAHead"}),
+], ids=["gcnet-dnl-emanet", "isanet-ocrnet-ann-psanet"])
+def test_the_family_rows_run_in_both_benchmarks(methods, names, heads, tmp_path):
+    """The attention rows of the family's blocks at 9x9, and their heads in the head benchmark's config."""
     from hydra import compose, initialize_config_dir
 
-    names = ["global context (GCNet)", "disentangled non-local matmul", "disentangled non-local sdpa",
-             "EM attention (EMANet; 64 bases x 3 stages)"]
     proc = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "benchmark_attention.py"), "--sizes", "9x9", "--devices", "cpu",
-         "--methods", "global context,disentangled,EM attention", "--warmup", "0", "--repeats", "1",
+         "--methods", methods, "--warmup", "0", "--repeats", "1",
          "--precision", "32-true", "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -173,25 +180,4 @@ def test_gcnet_dnl_and_emanet_rows_run_in_both_benchmarks(tmp_path):
     assert [r["method"] for r in rows] == names and all(float(r["peak_mb"]) > 0 for r in rows)
     with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("benchmark")
-    assert {"gcnet", "dnl", "emanet"} <= set(cfg.heads) and cfg.heads.emanet._target_.endswith("EMAHead")
-
-
-def test_isanet_ocrnet_ann_and_psanet_rows_run_in_both_benchmarks(tmp_path):
-    """The attention rows of the four blocks at 9x9 (PSANet's mask covers the 5x5 half-resolution map), and the four
-    heads in the head benchmark's config."""
-    from hydra import compose, initialize_config_dir
-
-    names = ["interlaced sparse (ISANet; 8 x 8 groups)", "object context (OCRNet; 19 regions)",
-             "APNB (ANN; 110 pooled keys)", "AFNB (ANN; 110 pooled keys)",
-             "point-wise spatial (PSANet; bi-direction, mask 97 x 97)"]
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "benchmark_attention.py"), "--sizes", "9x9", "--devices", "cpu",
-         "--methods", "interlaced,object context,APNB,AFNB,point-wise", "--warmup", "0", "--repeats", "1",
-         "--precision", "32-true", "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = list(csv.DictReader(open(tmp_path / "results.csv")))
-    assert [r["method"] for r in rows] == names and all(float(r["peak_mb"]) > 0 for r in rows)
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("benchmark")
-    assert {"isanet", "ocrnet", "ann", "psanet"} <= set(cfg.heads) and cfg.heads.ocrnet._target_.endswith("OCRHead")
+    assert {name: cfg.heads[name]._target_.rsplit(".", 1)[-1] for name in heads} == heads
